@@ -1,0 +1,115 @@
+"""The one interface every backend implements.
+
+The pipeline, the CLI, the benchmark and the evaluator only ever talk to a :class:`Restorer` (or an
+:class:`Inpainter`); none of them knows which backend it is.
+
+Contract of :meth:`Restorer.restore`: a batch of aligned faces, ``float32`` RGB in ``[0, 1]``, shape
+``(B, 3, face_size, face_size)``, on any device; returns the restored faces in the same layout, range
+and device. Backends do their own normalisation (e.g. to ``[-1, 1]``), precision casts and clamping.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import torch
+
+from facefix.registry import Checkpoint
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    """Inference options a user can set; a backend uses those that apply to it.
+
+    Attributes:
+        fidelity: trade-off between fidelity to the input (1) and realism (0), for backends that have one.
+        seed: seed for stochastic backends and random noise; ``None`` means non-repeatable.
+        random_noise: draw fresh StyleGAN noise instead of the stored buffers.
+        steps: number of sampling steps for diffusion backends (``None``: the backend's default).
+        variant: a backend-specific model variant (e.g. InterLCM ``3step``/``1step``).
+    """
+
+    fidelity: float | None = None
+    seed: int | None = None
+    random_noise: bool = False
+    steps: int | None = None
+    variant: str | None = None
+
+
+class Restorer(ABC):
+    """A face restoration model ready for inference.
+
+    Subclasses set :attr:`name` and :attr:`default_checkpoint` and implement
+    :meth:`from_state_dict` and :meth:`restore`. Backends whose weights are several files (InterLCM)
+    override :meth:`load` instead.
+    """
+
+    name: ClassVar[str]
+    #: options of :class:`RestoreOptions` this backend honours (the CLI warns about the others)
+    supported_options: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, *, face_size: int, device: torch.device, dtype: torch.dtype,
+                 options: RestoreOptions):
+        self.face_size = face_size
+        self.device = device
+        self.dtype = dtype
+        self.options = options
+
+    @classmethod
+    def load(cls, weights: str | Path | None = None, *, device: torch.device | str = "cpu",
+             dtype: torch.dtype = torch.float32, options: RestoreOptions | None = None) -> Restorer:
+        """Build the backend from a registry id, a local file, or (``None``) its default checkpoint."""
+        from facefix import hub
+
+        checkpoint, path = hub.resolve_weights(weights, group=cls.name)
+        state_dict = hub.load_state_dict(path, wrapper=checkpoint.wrapper if checkpoint else None)
+        return cls.from_state_dict(
+            state_dict,
+            config=dict(checkpoint.config) if checkpoint else None,
+            device=torch.device(device),
+            dtype=dtype,
+            options=options or RestoreOptions(),
+        )
+
+    @classmethod
+    @abstractmethod
+    def from_state_dict(cls, state_dict: Mapping[str, torch.Tensor], *, config: Mapping | None,
+                        device: torch.device, dtype: torch.dtype, options: RestoreOptions) -> Restorer:
+        """Infer the architecture from the tensors (``config`` is a hint from the registry), load
+        strictly, and return a ready model."""
+
+    @abstractmethod
+    def restore(self, faces: torch.Tensor) -> torch.Tensor:
+        """Restore a batch of aligned faces (see the module docstring for the contract)."""
+
+
+class Inpainter(ABC):
+    """A model that fills masked regions of aligned faces.
+
+    :meth:`inpaint` takes ``faces`` as in :meth:`Restorer.restore` and ``masks`` of shape
+    ``(B, 1, H, W)`` with 1 where pixels must be filled and 0 where they are known. The result equals
+    the input exactly where the mask is 0.
+    """
+
+    name: ClassVar[str]
+    supported_options: ClassVar[frozenset[str]] = frozenset()
+    face_size: int
+    device: torch.device
+
+    @classmethod
+    @abstractmethod
+    def load(cls, weights: str | Path | None = None, *, device: torch.device | str = "cpu",
+             dtype: torch.dtype = torch.float32, options: RestoreOptions | None = None) -> Inpainter:
+        ...
+
+    @abstractmethod
+    def inpaint(self, faces: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        ...
+
+
+def checkpoint_config(checkpoint: Checkpoint | None) -> dict:
+    return dict(checkpoint.config) if checkpoint else {}

@@ -1,0 +1,1 @@
+"""One module per ``facefix`` command; :mod:`facefix.cli` attaches them."""

@@ -1,0 +1,44 @@
+"""Terminal output: status on stderr through rich, progress bars, one-line errors."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+console = Console(stderr=True, highlight=False)
+
+
+def progress(*, transient: bool = False) -> Progress:
+    """A progress bar for long work (files, frames, steps), drawn on stderr."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=transient,
+    )
+
+
+def error(message: str) -> None:
+    """Print a one-line error (``FILE: cause``)."""
+    console.print(f"[bold red]error:[/] {message}", soft_wrap=True, markup=True)
+
+
+def warn(message: str) -> None:
+    console.print(f"[yellow]warning:[/] {message}", soft_wrap=True)
+
+
+def info(message: str) -> None:
+    console.print(message, soft_wrap=True)

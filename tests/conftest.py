@@ -1,0 +1,39 @@
+"""Fixtures shared by the whole suite: paths to ../shared, tiny images, an isolated cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(__import__("os").environ.get("FACEFIX_SHARED", REPO.parent / "shared"))
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under ../shared, or skip the test with the reason when it is absent."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} is absent (tests that use ../shared need the project's shared folder)")
+    return path
+
+
+@pytest.fixture
+def shared():
+    return shared_path
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Every test gets its own empty weight cache and never touches the network by accident."""
+    home = tmp_path_factory.mktemp("facefix_home")
+    monkeypatch.setenv("FACEFIX_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TORCH_HOME", str(home / "torch"))
+    return home
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
