@@ -82,6 +82,15 @@ class Restorer(ABC):
         """Infer the architecture from the tensors (``config`` is a hint from the registry), load
         strictly, and return a ready model."""
 
+    @classmethod
+    def from_config(cls, config: Mapping | None = None, *, device: torch.device | str = "cpu",
+                    dtype: torch.dtype = torch.float32, options: RestoreOptions | None = None) -> Restorer:
+        """The architecture of ``config`` (default: the default checkpoint's) with random weights.
+
+        Used by ``facefix bench`` and the contract tests, which must run without downloads.
+        """
+        raise NotImplementedError(f"backend {cls.name!r} cannot be built from a config alone")
+
     @abstractmethod
     def restore(self, faces: torch.Tensor) -> torch.Tensor:
         """Restore a batch of aligned faces (see the module docstring for the contract)."""

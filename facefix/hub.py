@@ -1,0 +1,267 @@
+"""Weights on disk: the cache, verified downloads, and safe loading.
+
+* Cache: ``platformdirs.user_cache_dir("facefix")`` or ``$FACEFIX_HOME``; a checkpoint lives at
+  ``<cache>/<group>/<filename>``.
+* Downloads resume partial files with HTTP Range, are verified against the registry's sha256 (or, when
+  the registry has none, against the hash recorded after the first download), are written by one
+  process at a time (a lock file), and appear in the cache only complete, by an atomic rename.
+* ``FACEFIX_MIRROR`` is a base URL tried before the registry's URLs; ``FACEFIX_OFFLINE=1`` forbids the
+  network and says which URL to fetch by hand and where to put the file.
+* Loading never unpickles arbitrary objects: safetensors, or ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import platformdirs
+import requests
+import torch
+
+from facefix.console import console, progress
+from facefix.errors import CheckpointError, DownloadError, OfflineError
+from facefix.registry import Checkpoint, default_checkpoint, get_checkpoint, is_checkpoint_id
+
+#: wrapper keys that hold the real state dict, most specific first
+WRAPPER_KEYS = ("params_ema", "params", "g_ema", "state_dict", "model", "net")
+_CHUNK = 1 << 20
+# small enough that a broken transfer keeps almost everything it received
+_DOWNLOAD_CHUNK = 1 << 16
+_LOCK_STALE_SECONDS = 600
+
+
+def cache_dir() -> Path:
+    """Where downloaded weights live (``$FACEFIX_HOME`` overrides the platform cache)."""
+    root = os.environ.get("FACEFIX_HOME") or platformdirs.user_cache_dir("facefix")
+    return Path(root).expanduser()
+
+
+def checkpoint_path(checkpoint: Checkpoint) -> Path:
+    return cache_dir() / checkpoint.group / checkpoint.filename
+
+
+def _offline() -> bool:
+    return os.environ.get("FACEFIX_OFFLINE", "").lower() not in ("", "0", "false", "no")
+
+
+def _candidate_urls(checkpoint: Checkpoint) -> list[str]:
+    mirror = os.environ.get("FACEFIX_MIRROR")
+    urls = [f"{mirror.rstrip('/')}/{checkpoint.filename}"] if mirror else []
+    return urls + list(checkpoint.urls)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(_CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _recorded_hash_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def expected_sha256(checkpoint: Checkpoint) -> str | None:
+    """The registry's hash, else the one recorded at first download, else ``None``."""
+    if checkpoint.sha256:
+        return checkpoint.sha256.lower()
+    recorded = _recorded_hash_path(checkpoint_path(checkpoint))
+    return recorded.read_text().strip() if recorded.exists() else None
+
+
+def verify(checkpoint: Checkpoint) -> bool | None:
+    """``True``/``False`` for a cached file with a known hash, ``None`` if absent or unverifiable."""
+    path = checkpoint_path(checkpoint)
+    expected = expected_sha256(checkpoint)
+    if not path.exists() or expected is None:
+        return None
+    return sha256_of(path) == expected
+
+
+@contextlib.contextmanager
+def _exclusive(lock: Path) -> Iterator[None]:
+    """Hold ``lock`` (created with O_EXCL) so only one process downloads a file; breaks stale locks."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            break
+        except FileExistsError:
+            with contextlib.suppress(FileNotFoundError):
+                if time.time() - lock.stat().st_mtime > _LOCK_STALE_SECONDS:
+                    lock.unlink()
+                    continue
+            time.sleep(0.1)
+    try:
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            lock.unlink()
+
+
+def _download_to(url: str, part: Path, total_hint: int | None, label: str) -> None:
+    """Append the rest of ``url`` to ``part`` (resuming with Range when it already has bytes)."""
+    have = part.stat().st_size if part.exists() else 0
+    headers = {"Range": f"bytes={have}-"} if have else {}
+    with requests.get(url, headers=headers, stream=True, timeout=30) as response:
+        if response.status_code == 416:  # already complete
+            return
+        response.raise_for_status()
+        if have and response.status_code != 206:  # server ignored Range: start over
+            have = 0
+        length = response.headers.get("Content-Length")
+        total = have + int(length) if length else total_hint
+        with progress(transient=True) as bar, part.open("ab" if have else "wb") as f:
+            task = bar.add_task(label, total=total, completed=have, status="")
+            for block in response.iter_content(_DOWNLOAD_CHUNK):
+                f.write(block)
+                bar.advance(task, len(block))
+
+
+def _download_with_retries(url: str, part: Path, checkpoint: Checkpoint, attempts: int = 3) -> str | None:
+    """Download ``url`` into ``part``, resuming after broken transfers; the error text, or ``None``."""
+    error = None
+    for _ in range(attempts):
+        try:
+            _download_to(url, part, checkpoint.size, checkpoint.filename)
+            return None
+        except requests.HTTPError as exc:  # the server answered: retrying will not help
+            return f"HTTP {exc.response.status_code}"
+        except requests.RequestException as exc:
+            error = type(exc).__name__
+    return error
+
+
+def fetch(checkpoint: Checkpoint | str) -> Path:
+    """The cached file of ``checkpoint``, downloading and verifying it first if needed."""
+    if isinstance(checkpoint, str):
+        checkpoint = get_checkpoint(checkpoint)
+    path = checkpoint_path(checkpoint)
+    if path.exists():
+        return path
+    if _offline():
+        raise OfflineError(
+            f"{checkpoint.id}: FACEFIX_OFFLINE=1 and the file is not cached; download "
+            f"{checkpoint.urls[0]} by hand and save it as {path}"
+        )
+    part = path.with_name(path.name + ".part")
+    with _exclusive(path.with_name(path.name + ".lock")):
+        if path.exists():  # another process finished it while we waited
+            return path
+        failures = []
+        for url in _candidate_urls(checkpoint):
+            error = _download_with_retries(url, part, checkpoint)
+            if error:
+                failures.append(f"{url} ({error})")
+                continue
+            actual = sha256_of(part)
+            expected = checkpoint.sha256.lower() if checkpoint.sha256 else None
+            if expected and actual != expected:
+                part.unlink()
+                raise DownloadError(f"{url}: sha256 mismatch (expected {expected}, got {actual}); file discarded")
+            if not expected:
+                _recorded_hash_path(path).write_text(actual + "\n")
+            os.replace(part, path)
+            console.print(f"[green]downloaded[/] {checkpoint.id} -> {path}")
+            return path
+    raise DownloadError(f"{checkpoint.id}: download failed from {'; '.join(failures)}")
+
+
+def remove(checkpoint: Checkpoint) -> bool:
+    """Delete a cached file (and its recorded hash); ``False`` if it was not cached."""
+    path = checkpoint_path(checkpoint)
+    existed = path.exists()
+    for stale in (path, _recorded_hash_path(path), path.with_name(path.name + ".part")):
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()
+    return existed
+
+
+def resolve_weights(spec: str | Path | None, group: str) -> tuple[Checkpoint | None, Path]:
+    """Turn ``--weights`` (``None``, a registry id, or a file path) into a local file."""
+    if spec is None:
+        checkpoint = default_checkpoint(group)
+        return checkpoint, fetch(checkpoint)
+    if isinstance(spec, str) and is_checkpoint_id(spec):
+        checkpoint = get_checkpoint(spec)
+        return checkpoint, fetch(checkpoint)
+    path = Path(spec).expanduser()
+    if path.is_file():
+        return None, path
+    if path.exists():
+        raise CheckpointError(f"{path}: is a directory, expected a checkpoint file")
+    raise CheckpointError(f"{spec}: no such file and no registry id of that name (see `facefix models list`)")
+
+
+def canonicalize_state_dict(obj: object, wrapper: str | None = None) -> dict[str, torch.Tensor]:
+    """Unwrap training wrappers (``params_ema``, ``g_ema``, ...) and strip ``module.`` prefixes."""
+    if isinstance(obj, Mapping):
+        keys = ([wrapper] if wrapper else []) + list(WRAPPER_KEYS)
+        for key in keys:
+            if key in obj and isinstance(obj[key], Mapping):
+                obj = obj[key]
+                break
+    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError("checkpoint does not hold a state dict of tensors")
+    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in obj.items()}
+
+
+def load_state_dict(path: str | Path, wrapper: str | None = None) -> dict[str, torch.Tensor]:
+    """Read a checkpoint without unpickling arbitrary objects."""
+    path = Path(path)
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            raw = load_file(str(path))
+        else:
+            raw = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except Exception as exc:  # noqa: BLE001 - unpickling errors come in many types
+        cause = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+            cause = "refused: the pickle holds objects other than tensors (only weights are loaded)"
+        raise CheckpointError(f"{path}: {cause}") from None
+    try:
+        return canonicalize_state_dict(raw, wrapper)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+
+
+def save_state_dict(state_dict: Mapping[str, torch.Tensor], path: str | Path,
+                    metadata: Mapping[str, str] | None = None) -> Path:
+    """Write tensors as safetensors, atomically."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file({k: v.detach().contiguous().cpu() for k, v in state_dict.items()}, str(tmp),
+              metadata=dict(metadata or {}))
+    os.replace(tmp, path)
+    return path
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """The string metadata of a safetensors file (empty for other formats)."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        return {}
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        return dict(f.metadata() or {})
+
+
+__all__ = ["cache_dir", "canonicalize_state_dict", "checkpoint_path", "expected_sha256", "fetch",
+           "load_state_dict", "read_metadata", "remove", "resolve_weights", "save_state_dict", "sha256_of",
+           "verify"]
