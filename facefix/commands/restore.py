@@ -1,8 +1,114 @@
-"""`facefix restore` (being built)."""
+"""`facefix restore`: restore every face in images, folders, globs and videos."""
 
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from facefix.backends import RestoreOptions, backend_class
+from facefix.commands.options import (Backend, BackendOpt, BatchSizeOpt, Device, DeviceOpt, OutputDirOpt, Precision,
+                                      PrecisionOpt, SeedOpt, WeightsOpt)
+from facefix.console import console, error, progress, warn
+from facefix.device import resolve_device, resolve_dtype
 from facefix.errors import FacefixError
+from facefix.face.detect import DETECTORS, load_detector
+from facefix.media import expand_inputs
+from facefix.pipeline import FaceRestorePipeline
+from facefix.runner import OutputOptions, restore_files, write_report
+
+Detector = Enum("Detector", {name: name for name in DETECTORS}, type=str)
 
 
-def restore() -> None:
-    """Not available yet in this build."""
-    raise FacefixError("facefix restore: not available yet in this build")
+class Ext(str, Enum):
+    auto = "auto"
+    png = "png"
+    jpg = "jpg"
+
+
+def restore(
+    inputs: Annotated[list[str], typer.Argument(help="Images, folders, globs or videos.", show_default=False)],
+    output: OutputDirOpt = Path("restored"),
+    backend: BackendOpt = Backend("fusion"),
+    weights: WeightsOpt = None,
+    aligned: Annotated[bool, typer.Option("--aligned", help="Inputs are already aligned face crops.")] = False,
+    detector: Annotated[Detector, typer.Option("--detector", help="Face detector.")] = Detector("retinaface_resnet50"),
+    detector_weights: Annotated[Path | None, typer.Option("--detector-weights", exists=True, dir_okay=False,
+                                                          help="A local RetinaFace weight file.")] = None,
+    upscale: Annotated[float, typer.Option("--upscale", "-s", min=1, max=8, help="Scale the whole image.")] = 1,
+    fidelity: Annotated[float | None, typer.Option("--fidelity", min=0, max=1,
+                                                   help="1 = faithful to the input, 0 = most realistic.")] = None,
+    only_center_face: Annotated[bool, typer.Option("--only-center-face", help="Restore only the central face.")] = False,
+    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
+    ext: Annotated[Ext, typer.Option("--ext", help="Output format (auto keeps the input's).")] = Ext.auto,
+    suffix: Annotated[str, typer.Option("--suffix", help="Appended to output file names.")] = "",
+    save_faces: Annotated[bool, typer.Option("--save-faces", help="Also save input|restored face pairs.")] = False,
+    compare: Annotated[bool, typer.Option("--compare", help="Also save input|output side by side.")] = False,
+    skip_no_face: Annotated[bool, typer.Option("--skip-no-face", help="Write nothing for images without faces.")] = False,
+    report: Annotated[Path | None, typer.Option("--report", dir_okay=False, help="Write a JSON report here.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
+    seed: SeedOpt = None,
+    random_noise: Annotated[bool, typer.Option("--random-noise", help="Fresh noise instead of stored.")] = False,
+    device: DeviceOpt = Device.auto,
+    precision: PrecisionOpt = Precision.fp32,
+    batch_size: BatchSizeOpt = 4,
+) -> None:
+    """Restore every face in INPUTS and paste it back seamlessly."""
+    # 1. Inputs.
+    items, problems = expand_inputs(inputs, recursive=recursive)
+    for problem in problems:
+        error(problem)
+    if not items:
+        raise typer.Exit(1)
+
+    # 2. Models.
+    options = RestoreOptions(fidelity=fidelity, seed=seed, random_noise=random_noise)
+    cls = backend_class(backend.value)
+    unsupported = [name for name, value in (("fidelity", fidelity), ("seed", seed), ("random_noise", random_noise))
+                   if value not in (None, False) and name not in cls.supported_options]
+    for name in unsupported:
+        warn(f"--{name.replace('_', '-')} has no effect on the {backend.value} backend")
+    torch_device = resolve_device(device.value)
+    restorer = cls.load(weights, device=torch_device, dtype=resolve_dtype(precision.value), options=options)
+    face_detector = None if aligned else load_detector(detector.value, detector_weights, torch_device)
+    pipeline = FaceRestorePipeline(restorer, face_detector, upscale=upscale, only_center_face=only_center_face,
+                                   batch_size=batch_size)
+    out = OutputOptions(output_dir=output, ext=ext.value, suffix=suffix, overwrite=overwrite, save_faces=save_faces,
+                        compare=compare, skip_no_face=skip_no_face, aligned=aligned)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FacefixError(f"{output}: cannot create the output folder ({exc.strerror})") from None
+
+    # 3. Restore, with a progress bar over files.
+    from facefix.video import restore_video
+
+    with progress() as bar:
+        task = bar.add_task("restoring", total=len(items), status="")
+        faces_done = 0
+
+        def on_file_done(file_report, faces: int) -> None:
+            nonlocal faces_done
+            faces_done += faces
+            if file_report.status == "failed":
+                error(file_report.error)
+            elapsed = bar.tasks[task].elapsed or 1e-9
+            bar.update(task, advance=1, status=f"{faces_done} faces, {faces_done / elapsed:.2f} faces/s")
+
+        def on_video(item, target, file_report) -> None:
+            restore_video(item.path, target, pipeline, file_report, bar)
+
+        reports = restore_files(items, pipeline, out, images_per_batch=max(1, batch_size),
+                                on_file_done=on_file_done, video_handler=on_video)
+
+    # 4. Summary.
+    if report:
+        write_report(report, reports)
+    failed = sum(r.status == "failed" for r in reports) + len(problems)
+    counts = {s: sum(r.status == s for r in reports) for s in ("restored", "no-face", "skipped-existing")}
+    console.print(f"{counts['restored']} restored, {counts['no-face']} without faces, "
+                  f"{counts['skipped-existing']} already done, {failed} failed -> {output}")
+    if failed:
+        raise typer.Exit(1)

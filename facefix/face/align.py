@@ -45,7 +45,8 @@ def align_face(image: np.ndarray, landmarks: np.ndarray, face_size: int,
     """Warp the face with these landmarks into a ``face_size`` crop; returns ``(crop, affine)``."""
     template = ffhq_template(face_size) if template is None else template
     affine = estimate_affine(landmarks, template)
-    border = BORDER_BGR if image.dtype == np.uint8 else tuple(v / 255.0 for v in BORDER_BGR)
+    scale = {np.dtype(np.uint8): 1.0, np.dtype(np.uint16): 257.0}.get(image.dtype, 1.0 / 255.0)
+    border = tuple(v * scale for v in BORDER_BGR)
     if image.ndim == 2 or image.shape[2] == 1:
         border = float(np.mean(border))
     crop = cv2.warpAffine(image, affine, (face_size, face_size), flags=cv2.INTER_LINEAR,

@@ -35,8 +35,9 @@ def paste_face(canvas: np.ndarray, face: np.ndarray, affine: np.ndarray, upscale
                blend_mask: np.ndarray | None = None) -> None:
     """Blend ``face`` (a restored crop, float, same channels as ``canvas``) into ``canvas`` in place.
 
-    ``canvas`` is float32 and already upscaled. ``blend_mask`` (crop-sized, [0,1]) replaces the
-    feathered square mask, e.g. a face-parsing mask.
+    ``canvas`` is the already upscaled image, of any dtype: only the face's region is converted to
+    float, so huge photos do not need a float copy. Integer canvases are rounded on write-back.
+    ``blend_mask`` (crop-sized, [0,1]) replaces the feathered square mask, e.g. a face-parsing mask.
     """
     height, width = canvas.shape[:2]
     size = face.shape[0]
@@ -68,4 +69,8 @@ def paste_face(canvas: np.ndarray, face: np.ndarray, affine: np.ndarray, upscale
     # 3. Blend.
     target = canvas[y0:y1, x0:x1]
     soft = soft[..., None]
-    target[...] = soft * warped + (1.0 - soft) * target
+    blended = soft * warped + (1.0 - soft) * target.astype(np.float32)
+    if np.issubdtype(canvas.dtype, np.integer):
+        info = np.iinfo(canvas.dtype)
+        blended = np.clip(np.rint(blended), info.min, info.max)
+    target[...] = blended.astype(canvas.dtype)

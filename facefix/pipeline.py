@@ -1,0 +1,159 @@
+"""Detect -> align -> restore -> paste, for a batch of pictures.
+
+The pipeline only knows the :class:`~facefix.backends.base.Restorer` interface: it never asks which
+backend it drives. Faces from every picture of a batch go through the restorer together, in chunks of
+``batch_size``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import torch
+
+from facefix.backends.base import Restorer
+from facefix.face.align import align_face
+from facefix.face.detect import DetectedFace, FaceDetector
+from facefix.face.paste import paste_face
+from facefix.media import Picture
+
+#: faces whose eyes are closer than this (pixels) are too small to restore (facexlib's default)
+MIN_EYE_DISTANCE = 5.0
+
+
+@dataclass
+class RestoredPicture:
+    """The output of one input picture, with what was found and how long it took."""
+
+    picture: Picture
+    faces: list[DetectedFace]
+    crops: list[np.ndarray] = field(default_factory=list)  # aligned input faces, BGR, source dtype
+    restored: list[np.ndarray] = field(default_factory=list)  # restored faces, BGR, source dtype
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def to_tensor(crops: list[np.ndarray], max_value: float, device: torch.device) -> torch.Tensor:
+    """BGR crops (uint8/uint16) -> the restorer's input: RGB float in [0, 1], (B, 3, S, S)."""
+    stacked = np.stack(crops).astype(np.float32) / max_value
+    return torch.from_numpy(stacked[..., ::-1].copy()).permute(0, 3, 1, 2).to(device)
+
+
+def from_tensor(faces: torch.Tensor, max_value: float) -> list[np.ndarray]:
+    """The restorer's output -> float BGR crops scaled to ``max_value``."""
+    array = faces.detach().float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()[..., ::-1] * max_value
+    return [np.ascontiguousarray(face) for face in array]
+
+
+def _center_face(faces: list[DetectedFace], width: int, height: int) -> list[DetectedFace]:
+    if not faces:
+        return faces
+    centre = np.array([width / 2, height / 2])
+    distances = [np.linalg.norm((f.box[:2] + f.box[2:]) / 2 - centre) for f in faces]
+    return [faces[int(np.argmin(distances))]]
+
+
+def _cast_like(image: np.ndarray, like: np.ndarray) -> np.ndarray:
+    info = np.iinfo(like.dtype)
+    return np.clip(np.rint(image), info.min, info.max).astype(like.dtype)
+
+
+class FaceRestorePipeline:
+    """Restores every face in whole pictures (or aligned face crops) with one restorer."""
+
+    def __init__(self, restorer: Restorer, detector: FaceDetector | None, *, upscale: float = 1,
+                 only_center_face: bool = False, batch_size: int = 4):
+        self.restorer = restorer
+        self.detector = detector
+        self.upscale = upscale
+        self.only_center_face = only_center_face
+        self.batch_size = batch_size
+
+    def _restore_crops(self, crops: list[np.ndarray], max_value: float) -> list[np.ndarray]:
+        restored = []
+        with torch.inference_mode():
+            for start in range(0, len(crops), self.batch_size):
+                batch = to_tensor(crops[start:start + self.batch_size], max_value, self.restorer.device)
+                restored += from_tensor(self.restorer.restore(batch), max_value)
+        return restored
+
+    def detect(self, picture: Picture) -> list[DetectedFace]:
+        # Detectors take 8-bit BGR; 16-bit pictures are reduced for detection only.
+        image = picture.bgr if picture.bgr.dtype == np.uint8 else (picture.bgr >> 8).astype(np.uint8)
+        faces = [f for f in self.detector.detect(image)
+                 if np.linalg.norm(f.landmarks[0] - f.landmarks[1]) >= MIN_EYE_DISTANCE]
+        return _center_face(faces, *picture.size) if self.only_center_face else faces
+
+    def restore(self, pictures: list[Picture]) -> list[RestoredPicture]:
+        """Restore every face of every picture; pictures without faces come back only upscaled."""
+        size = self.restorer.face_size
+
+        # 1. Detect faces and align each to the template.
+        started = time.perf_counter()
+        results, crops, owners, affines = [], [], [], []
+        for index, picture in enumerate(pictures):
+            faces = self.detect(picture)
+            result = RestoredPicture(picture=picture, faces=faces)
+            for face in faces:
+                crop, affine = align_face(picture.bgr, face.landmarks, size)
+                result.crops.append(crop)
+                crops.append(crop)
+                owners.append(index)
+                affines.append(affine)
+            results.append(result)
+        detect_seconds = time.perf_counter() - started
+
+        # 2. Restore all faces of the batch together (the expensive part).
+        started = time.perf_counter()
+        by_depth: dict[int, list[int]] = {}
+        for i, owner in enumerate(owners):
+            by_depth.setdefault(pictures[owner].max_value, []).append(i)
+        restored: list[np.ndarray | None] = [None] * len(crops)
+        for max_value, indices in by_depth.items():
+            for i, face in zip(indices, self._restore_crops([crops[i] for i in indices], max_value)):
+                restored[i] = face
+        restore_seconds = time.perf_counter() - started
+
+        # 3. Paste the faces back into the upscaled pictures.
+        started = time.perf_counter()
+        canvases = [self._upscaled(result.picture) for result in results]
+        for face, owner, affine in zip(restored, owners, affines):
+            paste_face(canvases[owner], face, affine, self.upscale)
+            results[owner].restored.append(_cast_like(face, pictures[owner].bgr))
+        for result, canvas in zip(results, canvases):
+            result.picture = self._with_pixels(result.picture, canvas)
+            result.seconds = {"detect": detect_seconds / len(pictures), "restore": restore_seconds / len(pictures),
+                              "paste": (time.perf_counter() - started) / len(pictures)}
+        return results
+
+    def restore_aligned(self, pictures: list[Picture]) -> list[RestoredPicture]:
+        """Pictures that already are aligned faces: resize to the backend's size, restore, return."""
+        size = self.restorer.face_size
+        results = []
+        for picture in pictures:
+            crop = picture.bgr
+            if crop.shape[:2] != (size, size):
+                crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_LINEAR)
+            (face,) = self._restore_crops([crop], picture.max_value)
+            out = _cast_like(face, picture.bgr)
+            alpha = picture.alpha
+            if alpha is not None and alpha.shape[:2] != (size, size):
+                alpha = cv2.resize(alpha, (size, size), interpolation=cv2.INTER_LINEAR)
+            restored = Picture(out, alpha, picture.grayscale, picture.format)
+            results.append(RestoredPicture(picture=restored, faces=[], crops=[crop], restored=[out]))
+        return results
+
+    def _upscaled(self, picture: Picture) -> np.ndarray:
+        if self.upscale == 1:
+            return picture.bgr.copy()
+        width, height = picture.size
+        size = (int(width * self.upscale), int(height * self.upscale))
+        return cv2.resize(picture.bgr, size, interpolation=cv2.INTER_LANCZOS4)
+
+    def _with_pixels(self, picture: Picture, canvas: np.ndarray) -> Picture:
+        alpha = picture.alpha
+        if alpha is not None and self.upscale != 1:
+            alpha = cv2.resize(alpha, (canvas.shape[1], canvas.shape[0]), interpolation=cv2.INTER_LINEAR)
+        return Picture(canvas, alpha, picture.grayscale, picture.format)
