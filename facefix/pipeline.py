@@ -86,15 +86,19 @@ class FaceRestorePipeline:
                  if np.linalg.norm(f.landmarks[0] - f.landmarks[1]) >= MIN_EYE_DISTANCE]
         return _center_face(faces, *picture.size) if self.only_center_face else faces
 
-    def restore(self, pictures: list[Picture]) -> list[RestoredPicture]:
-        """Restore every face of every picture; pictures without faces come back only upscaled."""
+    def restore(self, pictures: list[Picture],
+                detections: list[list[DetectedFace]] | None = None) -> list[RestoredPicture]:
+        """Restore every face of every picture; pictures without faces come back only upscaled.
+
+        ``detections`` (one list per picture) skips detection, e.g. for landmarks smoothed over video frames.
+        """
         size = self.restorer.face_size
 
         # 1. Detect faces and align each to the template.
         started = time.perf_counter()
         results, crops, owners, affines = [], [], [], []
         for index, picture in enumerate(pictures):
-            faces = self.detect(picture)
+            faces = detections[index] if detections is not None else self.detect(picture)
             result = RestoredPicture(picture=picture, faces=faces)
             for face in faces:
                 crop, affine = align_face(picture.bgr, face.landmarks, size)

@@ -18,6 +18,7 @@ from facefix.face.detect import DETECTORS, load_detector
 from facefix.media import expand_inputs
 from facefix.pipeline import FaceRestorePipeline
 from facefix.runner import OutputOptions, restore_files, write_report
+from facefix.video import restore_video
 
 Detector = Enum("Detector", {name: name for name in DETECTORS}, type=str)
 
@@ -83,8 +84,6 @@ def restore(
         raise FacefixError(f"{output}: cannot create the output folder ({exc.strerror})") from None
 
     # 3. Restore, with a progress bar over files.
-    from facefix.video import restore_video
-
     with progress() as bar:
         task = bar.add_task("restoring", total=len(items), status="")
         faces_done = 0

@@ -1,0 +1,89 @@
+"""Videos: frame rate and audio kept, faces restored, frames without faces untouched, smoothing."""
+
+from __future__ import annotations
+
+import subprocess
+
+import cv2
+import imageio_ffmpeg
+import numpy as np
+import pytest
+from conftest import shared_path
+from typer.testing import CliRunner
+
+from facefix import backends
+from facefix.cli import app
+from facefix.face.detect import DetectedFace
+from facefix.video import LandmarkSmoother
+
+FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _test_backend(monkeypatch):
+    monkeypatch.setitem(backends.BACKENDS, "fusion", "restorers:BrightenRestorer")
+
+
+def _make_video(path, frame: np.ndarray, *, frames: int = 6, fps: int = 12, audio: bool = True):
+    image = path.with_suffix(".frame.png")
+    cv2.imwrite(str(image), frame)
+    cmd = [FFMPEG, "-y", "-loglevel", "error", "-loop", "1", "-i", str(image)]
+    if audio:
+        cmd += ["-f", "lavfi", "-i", "sine=frequency=440:duration=2"]
+    cmd += ["-frames:v", str(frames), "-r", str(fps), "-c:v", "libx264", "-pix_fmt", "yuv420p"]
+    cmd += ["-c:a", "aac", "-shortest"] if audio else []
+    subprocess.run([*cmd, str(path)], check=True)
+
+
+def _probe(path) -> dict:
+    frames = imageio_ffmpeg.read_frames(str(path))
+    meta = next(frames)
+    meta["frames"] = [np.frombuffer(f, np.uint8).reshape(meta["size"][1], meta["size"][0], 3) for f in frames]
+    return meta
+
+
+def _restore(*args: str):
+    weights = shared_path("data", "weights", "detection_mobilenet0.25_Final.pth")
+    return runner.invoke(app, ["restore", *args, "--detector", "retinaface_mobile0.25",
+                               "--detector-weights", str(weights)])
+
+
+def test_video_with_faces_keeps_fps_and_audio(tmp_path):
+    photo = cv2.imread(str(shared_path("data", "real", "CodeFormer", "inputs", "whole_imgs", "00.jpg")))
+    photo = photo[: photo.shape[0] // 2 * 2, : photo.shape[1] // 2 * 2]
+    _make_video(tmp_path / "clip.mp4", photo)
+    result = _restore(str(tmp_path / "clip.mp4"), "-o", str(tmp_path / "out"), "--report", str(tmp_path / "r.json"))
+    assert result.exit_code == 0, result.output
+    before, after = _probe(tmp_path / "clip.mp4"), _probe(tmp_path / "out" / "clip.mp4")
+    assert after["fps"] == before["fps"] and after["size"] == before["size"]
+    assert after.get("audio_codec") == "aac"
+    assert len(after["frames"]) == len(before["frames"])
+    assert abs(after["frames"][0].astype(float).mean() - before["frames"][0].astype(float).mean()) > 1
+
+
+def test_video_without_faces_or_audio_passes_through(tmp_path):
+    _make_video(tmp_path / "plain.mp4", np.full((64, 96, 3), 120, np.uint8), audio=False)
+    result = _restore(str(tmp_path / "plain.mp4"), "-o", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    after = _probe(tmp_path / "out" / "plain.mp4")
+    assert "audio_codec" not in after and len(after["frames"]) == 6
+    assert abs(after["frames"][0].astype(float).mean() - 120) < 3
+
+
+def test_broken_video_is_one_line_error(tmp_path):
+    (tmp_path / "broken.mp4").write_bytes(b"\x00" * 100)
+    result = _restore(str(tmp_path / "broken.mp4"), "-o", str(tmp_path / "out"))
+    assert result.exit_code == 1 and "broken.mp4: cannot decode this video" in result.output
+    assert "Traceback" not in result.output and not list((tmp_path / "out").iterdir())
+
+
+def test_smoother_follows_a_face_and_damps_jitter():
+    smoother = LandmarkSmoother(weight=0.5)
+    box = np.array([0, 0, 100, 100], np.float32)
+    base = np.tile(np.array([[50.0, 50.0]]), (5, 1))
+    smoother([DetectedFace(box, base, 1.0)])
+    (jittered,) = smoother([DetectedFace(box + 2, base + 10, 1.0)])
+    np.testing.assert_allclose(jittered.landmarks, base + 5)
+    (elsewhere,) = smoother([DetectedFace(box + 500, base + 500, 1.0)])
+    np.testing.assert_allclose(elsewhere.landmarks, base + 500)
