@@ -1,0 +1,1 @@
+"""Building blocks shared by the backends, each tested on its own."""
