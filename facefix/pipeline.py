@@ -17,6 +17,7 @@ import torch
 from facefix.backends.base import Restorer
 from facefix.face.align import align_face
 from facefix.face.detect import DetectedFace, FaceDetector
+from facefix.face.parse import FaceParser
 from facefix.face.paste import paste_face
 from facefix.media import Picture
 
@@ -64,9 +65,10 @@ class FaceRestorePipeline:
     """Restores every face in whole pictures (or aligned face crops) with one restorer."""
 
     def __init__(self, restorer: Restorer, detector: FaceDetector | None, *, upscale: float = 1,
-                 only_center_face: bool = False, batch_size: int = 4):
+                 only_center_face: bool = False, batch_size: int = 4, parser: FaceParser | None = None):
         self.restorer = restorer
         self.detector = detector
+        self.parser = parser
         self.upscale = upscale
         self.only_center_face = only_center_face
         self.batch_size = batch_size
@@ -124,7 +126,8 @@ class FaceRestorePipeline:
         started = time.perf_counter()
         canvases = [self._upscaled(result.picture) for result in results]
         for face, owner, affine in zip(restored, owners, affines):
-            paste_face(canvases[owner], face, affine, self.upscale)
+            mask = self.parser.blend_mask(face, pictures[owner].max_value) if self.parser else None
+            paste_face(canvases[owner], face, affine, self.upscale, blend_mask=mask)
             results[owner].restored.append(_cast_like(face, pictures[owner].bgr))
         for result, canvas in zip(results, canvases):
             result.picture = self._with_pixels(result.picture, canvas)

@@ -15,6 +15,7 @@ from facefix.console import console, error, progress, warn
 from facefix.device import resolve_device, resolve_dtype
 from facefix.errors import FacefixError
 from facefix.face.detect import DETECTORS, load_detector
+from facefix.face.parse import load_parser
 from facefix.media import expand_inputs
 from facefix.pipeline import FaceRestorePipeline
 from facefix.runner import OutputOptions, restore_files, write_report
@@ -42,6 +43,8 @@ def restore(
     fidelity: Annotated[float | None, typer.Option("--fidelity", min=0, max=1,
                                                    help="1 = faithful to the input, 0 = most realistic.")] = None,
     only_center_face: Annotated[bool, typer.Option("--only-center-face", help="Restore only the central face.")] = False,
+    parse: Annotated[bool, typer.Option("--parse", help="Paste with a face-parsing mask (keeps hair and ears; "
+                                        "downloads ParseNet, 85 MB, once).")] = False,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
     ext: Annotated[Ext, typer.Option("--ext", help="Output format (auto keeps the input's).")] = Ext.auto,
     suffix: Annotated[str, typer.Option("--suffix", help="Appended to output file names.")] = "",
@@ -74,8 +77,9 @@ def restore(
     torch_device = resolve_device(device.value)
     restorer = cls.load(weights, device=torch_device, dtype=resolve_dtype(precision.value), options=options)
     face_detector = None if aligned else load_detector(detector.value, detector_weights, torch_device)
+    parser = load_parser(torch_device) if parse and not aligned else None
     pipeline = FaceRestorePipeline(restorer, face_detector, upscale=upscale, only_center_face=only_center_face,
-                                   batch_size=batch_size)
+                                   batch_size=batch_size, parser=parser)
     out = OutputOptions(output_dir=output, ext=ext.value, suffix=suffix, overwrite=overwrite, save_faces=save_faces,
                         compare=compare, skip_no_face=skip_no_face, aligned=aligned)
     try:

@@ -172,3 +172,13 @@ def test_kill_minus_nine_then_rerun_completes_identically(tmp_path):
     for leftover in (tmp_path / "out").glob(".*partial*"):
         leftover.unlink()  # a temp file of the killed writer, never under a final name
     assert _digests(tmp_path / "out") == _digests(tmp_path / "ref")
+
+
+def test_huge_image_and_broken_link_are_handled(tmp_path):
+    huge = tmp_path / "huge.png"
+    cv2.imwrite(str(huge), np.full((12000, 12000, 3), 60, np.uint8))
+    (tmp_path / "dangling.jpg").symlink_to(tmp_path / "gone.jpg")
+    result = _restore(str(huge), str(tmp_path / "dangling.jpg"), "-o", str(tmp_path / "out"))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "dangling.jpg: no such file" in result.output
+    assert Image.open(tmp_path / "out" / "huge.png").size == (12000, 12000)

@@ -56,3 +56,15 @@ def test_face_outside_the_image_changes_nothing():
     affine = np.array([[1.0, 0.0, 500.0], [0.0, 1.0, 500.0]])  # the image sits far outside the crop
     paste_face(canvas, np.zeros((32, 32, 3), np.float32), affine, 1)
     assert (canvas == 7.0).all()
+
+
+def test_parser_mask_from_a_random_parsenet_covers_the_face_region():
+    from facefix.face.parse import PARSE_SIZE, FaceParser
+    from facexlib.parsing.parsenet import ParseNet
+
+    torch.manual_seed(0)
+    state = ParseNet(in_size=PARSE_SIZE, out_size=PARSE_SIZE, parsing_ch=19).state_dict()
+    parser = FaceParser(state, torch.device("cpu"))
+    mask = parser.blend_mask(np.full((64, 64, 3), 128, np.float32), 255)
+    assert mask.shape == (64, 64) and mask.min() >= 0 and mask.max() <= 1
+    assert (mask[:1] == 0).all()  # the border is always cleared
