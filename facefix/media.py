@@ -142,8 +142,11 @@ def write_image(path: str | Path, picture: Picture, *, quality: int = 95) -> Non
         pixels = np.dstack([color, alpha.astype(pixels.dtype)])
     params = [cv2.IMWRITE_JPEG_QUALITY, quality] if ext in (".jpg", ".jpeg") else []
     tmp = path.with_name(f".{path.stem}.facefix-partial{ext}")
+    gray_with_alpha = picture.grayscale and pixels.ndim == 3 and pixels.shape[2] == 4 and pixels.dtype == np.uint8
     try:
-        if not cv2.imwrite(str(tmp), pixels, params):
+        if gray_with_alpha:  # OpenCV cannot write 2-channel images; PIL can
+            Image.fromarray(np.dstack([pixels[..., 0], pixels[..., 3]]), "LA").save(tmp)
+        elif not cv2.imwrite(str(tmp), pixels, params):
             raise InputError(path, "cannot write this image format")
         os.replace(tmp, path)
     except cv2.error as exc:
