@@ -1,0 +1,49 @@
+"""What a backend gives the :class:`~facefix.train.loop.Trainer`.
+
+A recipe owns the networks and the losses of one method; the Trainer owns everything else (data,
+optimisers, mixed precision, EMA, checkpoints, logging). Keeping the two apart means the loop is
+written once and each paper's recipe reads like the paper.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from facefix.train.config import TrainConfig
+from facefix.train.degradation import DegradationConfig
+
+
+class TrainRecipe(ABC):
+    """One method's training: networks, parameter groups, losses, and the exported inference weights.
+
+    Batches are dicts with ``"lq"`` and ``"gt"``: float RGB in [0, 1], (B, 3, size, size).
+    """
+
+    name: ClassVar[str]
+    config_class: ClassVar[type[TrainConfig]]
+    degradation: ClassVar[DegradationConfig]
+
+    def __init__(self, config: TrainConfig, device: torch.device):
+        self.config = config
+        self.device = device
+
+    @property
+    @abstractmethod
+    def generator(self) -> nn.Module:
+        """The network that is trained, averaged (EMA) and exported."""
+
+    @abstractmethod
+    def param_groups(self) -> list[dict]:
+        """Optimiser parameter groups of the generator, each with its ``lr``."""
+
+    @abstractmethod
+    def generator_loss(self, batch: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """The total generator loss and its named parts (for logs)."""
+
+    def export(self, generator: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+        """Inference weights and safetensors metadata for ``facefix restore --weights``."""
+        return generator.state_dict(), {"facefix_method": self.name}
