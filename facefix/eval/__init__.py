@@ -1,0 +1,1 @@
+"""Evaluation: the papers' metrics, data sets, and `facefix eval`."""

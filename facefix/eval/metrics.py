@@ -1,0 +1,145 @@
+"""Image-quality metrics, each with its direction and the convention it follows.
+
+Conventions follow VQFR/basicsr unless stated: images are uint8 BGR arrays (H, W, 3) as OpenCV reads
+them; PSNR/SSIM on all three channels (``y_channel=True`` for basicsr's Y of YCbCr); NIQE with basicsr's
+shipped parameters on the Y channel. Network-based metrics load their weights through facefix's hub.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from unittest import mock
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from facefix._compat import import_basicsr
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    name: str
+    lower_better: bool
+    needs_reference: bool
+    convention: str
+
+
+METRICS: dict[str, MetricInfo] = {
+    "psnr": MetricInfo("psnr", False, True, "uint8, all channels (basicsr calculate_psnr, crop_border 0)"),
+    "ssim": MetricInfo("ssim", False, True, "uint8, all channels (basicsr calculate_ssim, crop_border 0)"),
+    "lpips": MetricInfo("lpips", True, True, "LPIPS v0.1 with VGG-16, inputs in [-1, 1]"),
+    "niqe": MetricInfo("niqe", True, False, "basicsr calculate_niqe on Y, crop_border 0, shipped parameters"),
+    "ids": MetricInfo("ids", True, True, "ArcFace IR-SE50 embedding angle to the reference, degrees"),
+    "fid": MetricInfo("fid", True, False, "pytorch-fid InceptionV3 pool3 features, Frechet distance to a reference set"),
+}
+
+
+def psnr(image: np.ndarray, reference: np.ndarray, *, y_channel: bool = False) -> float:
+    return float(import_basicsr("metrics").calculate_psnr(image, reference, 0, test_y_channel=y_channel))
+
+
+def ssim(image: np.ndarray, reference: np.ndarray, *, y_channel: bool = False) -> float:
+    return float(import_basicsr("metrics").calculate_ssim(image, reference, 0, test_y_channel=y_channel))
+
+
+def niqe(image: np.ndarray) -> float:
+    return float(import_basicsr("metrics.niqe").calculate_niqe(image, 0, input_order="HWC", convert_to="y"))
+
+
+def _to_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
+    """uint8 BGR -> float RGB (1, 3, H, W) in [0, 1]."""
+    return torch.from_numpy(image[..., ::-1].astype(np.float32) / 255.0).permute(2, 0, 1)[None].to(device)
+
+
+class LPIPSMetric:
+    """LPIPS (VGG, v0.1). The linear heads ship with the ``lpips`` package; the VGG-16 backbone comes
+    from our hub (``metrics.vgg16``) instead of torchvision's own download."""
+
+    def __init__(self, device: torch.device | str = "cpu", *, pretrained: bool = True):
+        import lpips
+
+        self.device = torch.device(device)
+        self.model = lpips.LPIPS(net="vgg", version="0.1", pnet_rand=True, verbose=False)
+        if pretrained:
+            from facefix import hub
+
+            self._load_backbone(hub.load_state_dict(hub.fetch("metrics.vgg16")))
+        self.model = self.model.to(self.device).eval()
+
+    def _load_backbone(self, torchvision_state: dict[str, torch.Tensor]) -> None:
+        # lpips splits torchvision's vgg16().features into slices that keep the layer indices as names.
+        mapped = {}
+        for name, _ in self.model.net.named_parameters():
+            index_and_param = name.split(".", 1)[1]  # "slice2.5.weight" -> "5.weight"
+            mapped[name] = torchvision_state[f"features.{index_and_param}"]
+        self.model.net.load_state_dict(mapped)
+
+    @torch.inference_mode()
+    def __call__(self, image: np.ndarray, reference: np.ndarray) -> float:
+        a, b = _to_tensor(image, self.device), _to_tensor(reference, self.device)
+        return float(self.model(a * 2 - 1, b * 2 - 1).item())
+
+
+class IdentityMetric:
+    """Angle (degrees) between ArcFace embeddings: 0 for the same face, ~90 for unrelated ones."""
+
+    def __init__(self, device: torch.device | str = "cpu", *, pretrained: bool = True):
+        from facefix.train.losses import IdentityLoss
+
+        self.device = torch.device(device)
+        self.arcface = IdentityLoss(pretrained=pretrained).to(self.device)
+
+    @torch.inference_mode()
+    def __call__(self, image: np.ndarray, reference: np.ndarray) -> float:
+        a = self.arcface.embed(_to_tensor(image, self.device))
+        b = self.arcface.embed(_to_tensor(reference, self.device))
+        cosine = F.cosine_similarity(a, b).clamp(-1, 1)
+        return float(torch.rad2deg(torch.arccos(cosine)).item())
+
+
+class InceptionFeatures:
+    """pytorch-fid's InceptionV3 (pool3, 2048-d) with its weights from our hub."""
+
+    def __init__(self, device: torch.device | str = "cpu", *, pretrained: bool = True):
+        from pytorch_fid import inception
+        from torchvision.models import Inception3
+
+        state_dict = None
+        if pretrained:
+            from facefix import hub
+
+            state_dict = hub.load_state_dict(hub.fetch("metrics.inception-fid"))
+        # pytorch-fid downloads inside its constructor: hand it the verified file from our cache instead
+        # (or, for tests, keep the random initialisation).
+        with mock.patch.object(inception, "load_state_dict_from_url", lambda *a, **k: state_dict), \
+                mock.patch.object(Inception3, "load_state_dict", _keep_random_init if state_dict is None
+                                  else Inception3.load_state_dict):
+            self.model = inception.InceptionV3([3], resize_input=True, normalize_input=True, use_fid_inception=True)
+        self.device = torch.device(device)
+        self.model = self.model.to(self.device).eval()
+
+    @torch.inference_mode()
+    def __call__(self, images: list[np.ndarray], batch_size: int = 16) -> np.ndarray:
+        features = []
+        for start in range(0, len(images), batch_size):
+            batch = torch.cat([_to_tensor(i, self.device) for i in images[start:start + batch_size]])
+            features.append(self.model(batch)[0].flatten(1).double().cpu().numpy())
+        return np.concatenate(features)
+
+
+def _keep_random_init(module, state_dict, *args, **kwargs):
+    return None
+
+
+def frechet_distance(features: np.ndarray, reference: np.ndarray) -> float:
+    """FID between two sets of Inception features (rows are samples)."""
+    from pytorch_fid.fid_score import calculate_frechet_distance
+
+    mu1, mu2 = features.mean(axis=0), reference.mean(axis=0)
+    sigma1, sigma2 = np.cov(features, rowvar=False), np.cov(reference, rowvar=False)
+    return float(calculate_frechet_distance(mu1, sigma1, mu2, sigma2))
+
+
+PairMetric = Callable[[np.ndarray, np.ndarray], float]
