@@ -13,7 +13,6 @@ from unittest import mock
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from facefix._compat import import_basicsr
 
@@ -44,7 +43,14 @@ def ssim(image: np.ndarray, reference: np.ndarray, *, y_channel: bool = False) -
     return float(import_basicsr("metrics").calculate_ssim(image, reference, 0, test_y_channel=y_channel))
 
 
+#: NIQE scores 96 x 96 blocks; smaller images have none
+NIQE_MIN_SIZE = 96
+
+
 def niqe(image: np.ndarray) -> float:
+    """NIQE, or NaN for images smaller than one 96-px block (reported, and left out of means)."""
+    if min(image.shape[:2]) < NIQE_MIN_SIZE:
+        return float("nan")
     return float(import_basicsr("metrics.niqe").calculate_niqe(image, 0, input_order="HWC", convert_to="y"))
 
 
@@ -93,10 +99,11 @@ class IdentityMetric:
 
     @torch.inference_mode()
     def __call__(self, image: np.ndarray, reference: np.ndarray) -> float:
-        a = self.arcface.embed(_to_tensor(image, self.device))
-        b = self.arcface.embed(_to_tensor(reference, self.device))
-        cosine = F.cosine_similarity(a, b).clamp(-1, 1)
-        return float(torch.rad2deg(torch.arccos(cosine)).item())
+        a = self.arcface.embed(_to_tensor(image, self.device)).double()
+        b = self.arcface.embed(_to_tensor(reference, self.device)).double()
+        # 2 atan2(|a - b|, |a + b|) is the angle between unit vectors, accurate near 0 where arccos is not.
+        angle = 2 * torch.atan2((a - b).norm(dim=1), (a + b).norm(dim=1))
+        return float(torch.rad2deg(angle).item())
 
 
 class InceptionFeatures:
