@@ -18,6 +18,7 @@ import os
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from urllib.parse import urlparse
 
 import platformdirs
 import requests
@@ -50,9 +51,13 @@ def _offline() -> bool:
 
 
 def _candidate_urls(checkpoint: Checkpoint) -> list[str]:
-    mirror = os.environ.get("FACEFIX_MIRROR")
-    urls = [f"{mirror.rstrip('/')}/{checkpoint.filename}"] if mirror else []
-    return urls + list(checkpoint.urls)
+    """A mirror (flat ``<mirror>/<filename>``, or keeping each URL's path) first, then the registry's URLs."""
+    mirror = (os.environ.get("FACEFIX_MIRROR") or "").rstrip("/")
+    mirrored = []
+    if mirror:
+        mirrored.append(f"{mirror}/{checkpoint.filename}")
+        mirrored += [f"{mirror}{urlparse(url).path}" for url in checkpoint.urls]
+    return list(dict.fromkeys(mirrored + list(checkpoint.urls)))
 
 
 def sha256_of(path: Path) -> str:

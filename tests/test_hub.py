@@ -176,3 +176,19 @@ def test_remove_deletes_the_file_and_its_recorded_hash(served):
     assert hub.remove(checkpoint) is True
     assert not path.exists()
     assert hub.remove(checkpoint) is False
+
+
+def test_mirror_keeping_the_upstream_path(tmp_path, monkeypatch):
+    root = tmp_path / "mirror"
+    (root / "releases" / "v1").mkdir(parents=True)
+    payload = b"mirrored weights"
+    (root / "releases" / "v1" / "w.pth").write_bytes(payload)
+    server = FileServer(root)
+    try:
+        checkpoint = Checkpoint(id="test.deep", urls=("https://example.invalid/releases/v1/w.pth",),
+                                filename="w.pth", license="test", sha256=hashlib.sha256(payload).hexdigest())
+        monkeypatch.setenv("FACEFIX_MIRROR", server.url)
+        assert hub.fetch(checkpoint).read_bytes() == payload
+        assert server.log.requests == ["/w.pth", "/releases/v1/w.pth"]
+    finally:
+        server.close()
