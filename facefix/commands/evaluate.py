@@ -16,13 +16,14 @@ from facefix.commands.options import (Backend, BackendOpt, BatchSizeOpt, Device,
 from facefix.console import console
 from facefix.device import resolve_device, resolve_dtype
 from facefix.errors import FacefixError
+from facefix.eval.datasets import resolve_dataset
 from facefix.eval.metrics import METRICS
 from facefix.eval.runner import load_pairs, restore_pairs, score
 
 
 def evaluate(
-    dataset: Annotated[Path, typer.Option("--dataset", help="Folder of aligned faces (inputs, or clean faces "
-                                                           "with --synthesize).")],
+    dataset: Annotated[str, typer.Option("--dataset", help="A known set (lfw, celeba-test, ...) or a folder of "
+                                                          "aligned faces (inputs, or clean faces with --synthesize).")],
     gt: Annotated[Path | None, typer.Option("--gt", help="Folder of ground truth with the same file names.")] = None,
     synthesize: Annotated[bool, typer.Option("--synthesize", help="Degrade DATASET (CelebA-Test recipe, fixed "
                                                                   "seed) and use it as ground truth.")] = False,
@@ -43,7 +44,8 @@ def evaluate(
     torch_device = resolve_device(device.value)
     restorer = backend_class(backend.value).load(weights, device=torch_device, dtype=resolve_dtype(precision.value),
                                                  options=RestoreOptions())
-    pairs = load_pairs(dataset, size=restorer.face_size, gt=gt, synthesize=synthesize, limit=limit)
+    folder = resolve_dataset(dataset)
+    pairs = load_pairs(folder, size=restorer.face_size, gt=gt, synthesize=synthesize, limit=limit)
     console.print(f"restoring {len(pairs)} faces with {backend.value}...")
     outputs = restore_pairs(restorer, pairs, batch_size=batch_size)
     if results:
