@@ -37,3 +37,16 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def mirror(tmp_path, monkeypatch):
+    """A loopback HTTP server set as FACEFIX_MIRROR; yields ``(folder it serves, server)``."""
+    from helpers.http_server import FileServer
+
+    folder = tmp_path / "mirror"
+    folder.mkdir()
+    server = FileServer(folder)
+    monkeypatch.setenv("FACEFIX_MIRROR", server.url)
+    yield folder, server
+    server.close()

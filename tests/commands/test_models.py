@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from helpers.http_server import FileServer
 from typer.testing import CliRunner
 
 from facefix import hub, registry
@@ -23,18 +22,15 @@ def test_list_shows_every_registry_entry():
 
 
 @pytest.fixture
-def mirrored(tmp_path, monkeypatch):
-    """A fake registry entry whose file is only on a loopback mirror."""
+def mirrored(mirror, monkeypatch):
+    """A fake registry entry whose file is only on the loopback mirror."""
+    folder, _ = mirror
     payload = b"weights" * 1000
-    (tmp_path / "tiny.pth").write_bytes(payload)
-    server = FileServer(tmp_path)
+    (folder / "tiny.pth").write_bytes(payload)
     checkpoint = Checkpoint(id="test.tiny", urls=("https://example.invalid/tiny.pth",), filename="tiny.pth",
                             license="test", sha256=hashlib.sha256(payload).hexdigest())
-    entries = {checkpoint.id: checkpoint}
-    monkeypatch.setattr(registry, "_load_all", lambda: entries)
-    monkeypatch.setenv("FACEFIX_MIRROR", server.url)
-    yield checkpoint, payload
-    server.close()
+    monkeypatch.setattr(registry, "_load_all", lambda: {checkpoint.id: checkpoint})
+    return checkpoint, payload
 
 
 def test_download_verify_path_remove_against_a_mirror(mirrored):

@@ -7,7 +7,6 @@ import tarfile
 import cv2
 import numpy as np
 import pytest
-from helpers.http_server import FileServer
 
 from facefix.errors import FacefixError
 from facefix.eval import datasets
@@ -27,17 +26,12 @@ def test_unknown_name_is_a_clear_error():
         datasets.resolve_dataset("nope")
 
 
-def test_lfw_archive_is_fetched_through_the_hub_and_unpacked(tmp_path, monkeypatch):
-    served = tmp_path / "served"
+def test_lfw_archive_is_fetched_through_the_hub_and_unpacked(mirror):
+    served, _ = mirror
     (served / "lfw" / "Someone").mkdir(parents=True)
     cv2.imwrite(str(served / "lfw" / "Someone" / "Someone_0001.jpg"), np.zeros((8, 8, 3), np.uint8))
     with tarfile.open(served / "lfw.tgz", "w:gz") as tar:
         tar.add(served / "lfw", arcname="lfw")
-    server = FileServer(served)
-    monkeypatch.setenv("FACEFIX_MIRROR", server.url)
-    try:
-        folder = datasets.resolve_dataset("lfw")
-    finally:
-        server.close()
+    folder = datasets.resolve_dataset("lfw")
     assert (folder / "lfw" / "Someone" / "Someone_0001.jpg").exists()
     assert datasets.resolve_dataset("lfw") == folder  # cached: no second download

@@ -7,21 +7,16 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from helpers.http_server import FileServer
 
 from facefix import hub, registry
 from facefix.eval.metrics import IdentityMetric, LPIPSMetric
 
 
-@pytest.fixture
-def mirror(tmp_path, monkeypatch):
-    """A loopback mirror; registry pins dropped because the served files are random stand-ins."""
-    server = FileServer(tmp_path)
+@pytest.fixture(autouse=True)
+def _unpinned(monkeypatch):
+    """The served files are random stand-ins, so drop the registry's sha256 pins."""
     unpinned = {c.id: dataclasses.replace(c, sha256=None) for c in registry.list_checkpoints()}
     monkeypatch.setattr(registry, "_load_all", lambda: unpinned)
-    monkeypatch.setenv("FACEFIX_MIRROR", server.url)
-    yield tmp_path, server
-    server.close()
 
 
 def test_lpips_backbone_comes_from_the_mirror(mirror):
