@@ -19,13 +19,20 @@ from facefix.console import console, error
 from facefix.errors import FacefixError
 
 
+# Typer >= 0.26 ships its own copy of click with its own exception classes; older Typer uses click's.
+_CLI_EXITS: tuple[type[BaseException], ...] = (typer.Exit, typer.Abort, click.exceptions.Exit,
+                                               click.exceptions.Abort, click.ClickException)
+if hasattr(typer, "exceptions") and hasattr(typer.exceptions, "TyperException"):
+    _CLI_EXITS += (typer.exceptions.TyperException,)
+
+
 class _OneLineErrors(TyperGroup):
     """Runs a command and reports any failure as ``error: FILE: cause``, never as a traceback."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        except _CLI_EXITS:  # help, --version, usage errors: Typer reports these itself
             raise
         except KeyboardInterrupt:
             error("interrupted")

@@ -20,6 +20,15 @@ def test_help_lists_every_command():
         assert command in result.output
 
 
+def test_subcommand_help_and_usage_errors_are_not_reported_as_failures():
+    for command in ("restore", "inpaint", "train", "eval", "models", "bench"):
+        result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, (command, result.output)
+        assert "error:" not in result.output, command
+    usage = runner.invoke(app, ["restore", "--no-such-option"])
+    assert usage.exit_code == 2 and "No such option" in usage.output
+
+
 def test_version():
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output.strip() == f"facefix {__version__}"

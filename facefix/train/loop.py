@@ -35,6 +35,11 @@ class Trainer:
         self.optimizer = torch.optim.Adam(recipe.param_groups(), lr=self.config.lr, betas=self.config.betas)
         self.ema = copy.deepcopy(recipe.generator).eval().requires_grad_(False)
         self.scaler = torch.amp.GradScaler(enabled=self.config.mixed_precision == "fp16")
+        d_groups = recipe.discriminator_param_groups()
+        self.d_params = [p for group in d_groups for p in group["params"]]
+        self.d_optimizer = (torch.optim.Adam(d_groups, lr=self.config.lr, betas=self.config.betas)
+                            if d_groups else None)
+        self.d_scaler = torch.amp.GradScaler(enabled=self.config.mixed_precision == "fp16")
         self.step = self.epoch = self.position = 0
         torch.manual_seed(self.config.seed)
 
@@ -58,22 +63,34 @@ class Trainer:
 
     # -- one optimisation step ------------------------------------------------------------------------
     def _train_step(self, batches) -> dict[str, float]:
-        self.optimizer.zero_grad(set_to_none=True)
-        logs: dict[str, float] = {}
         dtype = _DTYPES.get(self.config.mixed_precision)
-        for _ in range(self.config.grad_accumulation):
-            batch = next(batches)
-            with torch.autocast(self.recipe.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-                loss, parts = self.recipe.generator_loss(batch, self.step)
-            self.scaler.scale(loss / self.config.grad_accumulation).backward()
-            for name, value in parts.items():
-                logs[name] = logs.get(name, 0.0) + value / self.config.grad_accumulation
-        if self.config.grad_clip > 0:
-            self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.recipe.generator.parameters(), self.config.grad_clip)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
+        micro_batches = [next(batches) for _ in range(self.config.grad_accumulation)]
+
+        def accumulate(loss_fn, parameters, optimizer, scaler) -> dict[str, float]:
+            optimizer.zero_grad(set_to_none=True)
+            logs: dict[str, float] = {}
+            for batch in micro_batches:
+                with torch.autocast(self.recipe.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                    loss, parts = loss_fn(batch, self.step)
+                scaler.scale(loss / len(micro_batches)).backward()
+                for name, value in parts.items():
+                    logs[name] = logs.get(name, 0.0) + value / len(micro_batches)
+            if self.config.grad_clip > 0:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(parameters, self.config.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            return logs
+
+        # the discriminators take no gradient from the generator's losses
+        for parameter in self.d_params:
+            parameter.requires_grad_(False)
+        logs = accumulate(self.recipe.generator_loss, self.recipe.generator.parameters(), self.optimizer, self.scaler)
         self._update_ema()
+        if self.d_optimizer is not None:
+            for parameter in self.d_params:
+                parameter.requires_grad_(True)
+            logs.update(accumulate(self.recipe.discriminator_loss, self.d_params, self.d_optimizer, self.d_scaler))
         return logs
 
     @torch.no_grad()
@@ -98,6 +115,9 @@ class Trainer:
         state = {"step": self.step, "epoch": self.epoch, "position": self.position,
                  "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
                  "torch_rng": torch.get_rng_state()}
+        if self.d_optimizer is not None:
+            hub.save_state_dict(self.recipe.discriminator.state_dict(), folder / "discriminator.safetensors", metadata)
+            state.update(d_optimizer=self.d_optimizer.state_dict(), d_scaler=self.d_scaler.state_dict())
         tmp = folder / "state.pt.partial"
         torch.save(state, tmp)
         tmp.replace(folder / "state.pt")
@@ -114,6 +134,10 @@ class Trainer:
         state = torch.load(folder / "state.pt", map_location="cpu", weights_only=True)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
+        if self.d_optimizer is not None:
+            self.recipe.discriminator.load_state_dict(hub.load_state_dict(folder / "discriminator.safetensors"))
+            self.d_optimizer.load_state_dict(state["d_optimizer"])
+            self.d_scaler.load_state_dict(state["d_scaler"])
         torch.set_rng_state(state["torch_rng"])
         self.step, self.epoch, self.position = state["step"], state["epoch"], state["position"]
         console.print(f"resumed from {folder} (step {self.step})")

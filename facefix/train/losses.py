@@ -18,10 +18,16 @@ _IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class VGGPerceptualLoss(nn.Module):
-    """L1 between VGG-19 features (pre-activation) of output and target, summed over layers."""
+    """Distance between VGG-19 features (pre-activation) of output and target, summed over layers.
 
-    def __init__(self, *, pretrained: bool = True, layer_weights: dict[str, float] | None = None):
+    ``distance="l1"`` is the perceptual loss; ``"l2"`` (mean squared) is the feature-matching loss of the
+    mmrb paper (its Eq. 14).
+    """
+
+    def __init__(self, *, pretrained: bool = True, layer_weights: dict[str, float] | None = None,
+                 distance: str = "l1"):
         super().__init__()
+        self.distance = {"l1": F.l1_loss, "l2": F.mse_loss}[distance]
         from torchvision.models import vgg19
 
         features = vgg19().features
@@ -50,7 +56,7 @@ class VGGPerceptualLoss(nn.Module):
     def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """``output``, ``target``: RGB in [0, 1]."""
         weights = [self._taps[i] for i in sorted(self._taps)]
-        return sum(w * F.l1_loss(a, b) for w, a, b in zip(weights, self._features(output), self._features(target)))
+        return sum(w * self.distance(a, b) for w, a, b in zip(weights, self._features(output), self._features(target)))
 
 
 def fft_loss(output: torch.Tensor, target: torch.Tensor, scales: tuple[float, ...] = (1.0, 0.5, 0.25)) -> torch.Tensor:

@@ -21,6 +21,9 @@ class TrainRecipe(ABC):
     """One method's training: networks, parameter groups, losses, and the exported inference weights.
 
     Batches are dicts with ``"lq"`` and ``"gt"``: float RGB in [0, 1], (B, 3, size, size).
+
+    Methods with discriminators also implement the three ``discriminator*`` members; the Trainer then
+    alternates a generator step (discriminators frozen) and a discriminator step on the same batches.
     """
 
     name: ClassVar[str]
@@ -43,6 +46,21 @@ class TrainRecipe(ABC):
     @abstractmethod
     def generator_loss(self, batch: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, dict[str, float]]:
         """The total generator loss and its named parts (for logs)."""
+
+    # -- adversarial training (optional) -------------------------------------------------------------
+    @property
+    def discriminator(self) -> nn.Module | None:
+        """All discriminators of the method in one module (checkpointed with the generator), or None."""
+        return None
+
+    def discriminator_param_groups(self) -> list[dict]:
+        """Optimiser parameter groups of the discriminators; frozen parameters are left out."""
+        return []
+
+    def discriminator_loss(self, batch: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """The discriminators' loss on ``batch``; :meth:`generator_loss` has put its (detached) output
+        into ``batch["output"]``."""
+        raise NotImplementedError
 
     def export(self, generator: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
         """Inference weights and safetensors metadata for ``facefix restore --weights``."""

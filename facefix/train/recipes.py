@@ -9,6 +9,7 @@ from facefix.train.recipe import TrainRecipe
 
 RECIPES: dict[str, str] = {
     "fusion": "facefix.backends.fusion.training:FusionRecipe",
+    "mmrb": "facefix.backends.mmrb.training:MMRBRecipe",
 }
 
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 import torch
 
 from facefix.backends.fusion.network import FusionConfig, FusionGFPGAN
+from facefix.backends.loading import load_backbone_strict
 from facefix.errors import CheckpointError
 
 #: keys that identify the GFPGANv1Clean layout (spandrel-style detection)
@@ -60,17 +61,4 @@ def infer_config(state_dict: Mapping[str, torch.Tensor]) -> FusionConfig:
 
 def load_fusion_network(state_dict: Mapping[str, torch.Tensor]) -> FusionGFPGAN:
     """Build the network described by ``state_dict`` and load it strictly (see the module docstring)."""
-    network = FusionGFPGAN(infer_config(state_dict))
-    has_fusion = any(key.startswith(FUSION_PREFIX) for key in state_dict)
-    expected = {key for key in network.state_dict() if has_fusion or not key.startswith(FUSION_PREFIX)}
-    missing = sorted(expected - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(network.state_dict()))
-    if missing or unexpected:
-        raise CheckpointError(f"weights do not match the architecture read from them "
-                              f"(missing: {missing[:4]}, unexpected: {unexpected[:4]})")
-    try:
-        network.load_state_dict(dict(state_dict), strict=has_fusion)
-    except RuntimeError as exc:
-        lines = str(exc).splitlines()
-        raise CheckpointError(f"weights do not fit: {lines[1].strip() if len(lines) > 1 else exc}") from None
-    return network.eval()
+    return load_backbone_strict(FusionGFPGAN(infer_config(state_dict)), state_dict, (FUSION_PREFIX,))

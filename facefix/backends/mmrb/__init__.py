@@ -1,0 +1,41 @@
+"""The ``mmrb`` backend: GPEN-BFR weights plus the paper's MMRB encoder blocks and feature decoder."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+
+from facefix.backends.base import Restorer, RestoreOptions
+from facefix.backends.mmrb.checkpoint import infer_config, load_mmrb_network
+from facefix.backends.mmrb.network import MMRBConfig, MMRBNet
+
+__all__ = ["MMRBConfig", "MMRBNet", "MMRBRestorer", "infer_config", "load_mmrb_network"]
+
+
+class MMRBRestorer(Restorer):
+    """Restores aligned faces with :class:`MMRBNet`; deterministic (GPEN's noise branches carry the
+    decoded input features, never random noise)."""
+
+    name = "mmrb"
+
+    def __init__(self, network: MMRBNet, *, device: torch.device, dtype: torch.dtype, options: RestoreOptions):
+        super().__init__(face_size=network.config.size, device=device, dtype=dtype, options=options)
+        self.network = network.to(device=device, dtype=dtype).eval()
+
+    @classmethod
+    def from_state_dict(cls, state_dict: Mapping[str, torch.Tensor], *, config: Mapping | None,
+                        device: torch.device, dtype: torch.dtype, options: RestoreOptions) -> MMRBRestorer:
+        return cls(load_mmrb_network(state_dict), device=device, dtype=dtype, options=options)
+
+    @classmethod
+    def from_config(cls, config: Mapping | None = None, *, device: torch.device | str = "cpu",
+                    dtype: torch.dtype = torch.float32, options: RestoreOptions | None = None) -> MMRBRestorer:
+        network = MMRBNet(MMRBConfig.from_gpen(**config) if config else MMRBConfig())
+        return cls(network, device=torch.device(device), dtype=dtype, options=options or RestoreOptions())
+
+    def restore(self, faces: torch.Tensor) -> torch.Tensor:
+        x = faces.to(self.device, self.dtype) * 2 - 1
+        with torch.inference_mode():
+            image = self.network(x).image
+        return ((image.float() + 1) / 2).clamp(0, 1).to(faces.device)

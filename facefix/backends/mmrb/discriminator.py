@@ -1,0 +1,139 @@
+"""Discriminators for mmrb training: GPEN's global discriminator (with FreezeD) and local ones.
+
+:class:`GPENDiscriminator` has the parameter names of GPEN's released ``GPEN-BFR-512-D.pth``, so the
+pretrained discriminator loads strictly. FreezeD (the paper's Sec. 4.2: "freeze the parameters of the
+first five convolution layers") is read here as the first five *blocks* on the input side, ``convs.0``
+(the 1x1 stem) to ``convs.4`` (four residual blocks, 512 px down to 32 px): FreezeD freezes whole
+blocks of the lower (high-resolution) layers, and a block is GPEN's unit of depth.
+
+:class:`LocalDiscriminator` judges one facial component (left eye, right eye, mouth) cropped from the
+face by :func:`crop_components`: like the global one, but with only two down-samplings and a
+one-channel map of logits as output.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+from torchvision.ops import roi_align
+
+from facefix.backends.mmrb.network import gpen_channels
+from facefix.errors import CheckpointError
+from facefix.nn.stylegan2 import ConvLayer, EqualConv2d, EqualLinear, ResBlock, minibatch_stddev
+
+#: how many input-side blocks FreezeD freezes
+FREEZE_D_BLOCKS = 5
+COMPONENTS = ("left_eye", "right_eye", "mouth")
+
+
+class GPENDiscriminator(nn.Module):
+    """StyleGAN2 residual discriminator with a whole-batch minibatch-stddev channel; returns logits (B, 1)."""
+
+    def __init__(self, size: int = 512, channel_multiplier: int = 2, narrow: float = 1.0,
+                 channels: Mapping[int, int] | None = None):
+        super().__init__()
+        c = dict(channels) if channels else gpen_channels(size, channel_multiplier, narrow)
+        self.size = size
+        blocks: list[nn.Module] = [ConvLayer(3, c[size], 1)]
+        resolution = size
+        while resolution > 4:
+            blocks.append(ResBlock(c[resolution], c[resolution // 2]))
+            resolution //= 2
+        self.convs = nn.Sequential(*blocks)
+        self.final_conv = ConvLayer(c[4] + 1, c[4], 3)
+        self.final_linear = nn.Sequential(EqualLinear(c[4] * 16, c[4], activate=True), EqualLinear(c[4], 1))
+
+    def forward(self, x: torch.Tensor, *, return_features: bool = False):
+        features = []
+        for block in self.convs:
+            x = block(x)
+            features.append(x)
+        x = self.final_conv(torch.cat([x, minibatch_stddev(x)], dim=1))
+        features.append(x)
+        logit = self.final_linear(x.flatten(1))
+        return (logit, features) if return_features else logit
+
+
+def freeze_blocks(discriminator: GPENDiscriminator, count: int = FREEZE_D_BLOCKS) -> list[str]:
+    """FreezeD: stop training the first ``count`` blocks; returns the names of the frozen parameters."""
+    frozen = []
+    for index, block in enumerate(discriminator.convs[:count]):
+        for name, parameter in block.named_parameters():
+            parameter.requires_grad_(False)
+            frozen.append(f"convs.{index}.{name}")
+    return frozen
+
+
+def load_discriminator(state_dict: Mapping[str, torch.Tensor]) -> GPENDiscriminator:
+    """A GPEN discriminator with the architecture read from ``state_dict``, loaded strictly."""
+    if "convs.0.0.weight" not in state_dict or "final_linear.1.weight" not in state_dict:
+        raise CheckpointError("not a GPEN discriminator checkpoint (no convs.0.0.weight / final_linear.1.weight)")
+    blocks = sum(1 for key in state_dict if key.endswith(".conv1.0.weight"))
+    size = 4 * 2**blocks
+    channels = {size: state_dict["convs.0.0.weight"].shape[0]}
+    for index in range(1, blocks + 1):
+        channels[size >> index] = state_dict[f"convs.{index}.conv2.1.weight"].shape[0]
+    network = GPENDiscriminator(size, channels=channels)
+    try:
+        network.load_state_dict(dict(state_dict), strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"discriminator weights do not fit: {str(exc).splitlines()[1].strip()}") from None
+    return network
+
+
+class LocalDiscriminator(nn.Module):
+    """Patch discriminator for one facial component: stem, two down-sampling residual blocks, 1-channel map."""
+
+    def __init__(self, channels: int = 64):
+        super().__init__()
+        self.body = nn.Sequential(
+            ConvLayer(3, channels, 1),
+            ResBlock(channels, 2 * channels),
+            ResBlock(2 * channels, 4 * channels),
+            ConvLayer(4 * channels, 4 * channels, 3),
+        )
+        self.head = EqualConv2d(4 * channels, 1, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+def component_boxes(landmarks: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Square boxes ``(B, 4)`` as x0, y0, x1, y1 around each component, from 5-point landmarks (B, 5, 2).
+
+    Sizes follow the inter-ocular distance ``d``: eyes get a ``0.8 d`` square, the mouth ``1.2 d``.
+    68-point landmarks are reduced to the 5 points first (see :func:`five_points`).
+    """
+    if landmarks.shape[1] == 68:
+        landmarks = five_points(landmarks)
+    eye_distance = (landmarks[:, 1] - landmarks[:, 0]).norm(dim=1, keepdim=True)
+    centres = {"left_eye": landmarks[:, 0], "right_eye": landmarks[:, 1], "mouth": landmarks[:, 3:5].mean(dim=1)}
+    sides = {"left_eye": 0.8, "right_eye": 0.8, "mouth": 1.2}
+    return {name: torch.cat([centres[name] - sides[name] * eye_distance / 2,
+                             centres[name] + sides[name] * eye_distance / 2], dim=1) for name in COMPONENTS}
+
+
+def five_points(landmarks68: torch.Tensor) -> torch.Tensor:
+    """Eye centres, nose tip and mouth corners from the 68-point (iBUG) layout."""
+    return torch.stack([landmarks68[:, 36:42].mean(dim=1), landmarks68[:, 42:48].mean(dim=1),
+                        landmarks68[:, 30], landmarks68[:, 48], landmarks68[:, 54]], dim=1)
+
+
+def crop_components(images: torch.Tensor, landmarks: torch.Tensor, crop_size: int) -> dict[str, torch.Tensor]:
+    """Bilinear crops ``(B, C, crop_size, crop_size)`` of each component (differentiable w.r.t. images)."""
+    batch = images.shape[0]
+    index = torch.arange(batch, dtype=images.dtype, device=images.device)[:, None]
+    crops = {}
+    for name, box in component_boxes(landmarks.to(images)).items():
+        rois = torch.cat([index, box], dim=1)
+        crops[name] = roi_align(images, rois, output_size=crop_size, spatial_scale=1.0, sampling_ratio=2,
+                                aligned=True)
+    return crops
+
+
+def local_crop_size(face_size: int) -> int:
+    """Side of the component crops: an eighth of the face, at least 16 px, a multiple of 4."""
+    return max(16, 4 * math.ceil(face_size / 32))
