@@ -2,35 +2,23 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 import torch
+from helpers.training import tiny_trainer, write_tiny_faces
 
-from facefix.backends.fusion.training import FusionRecipe, FusionTrainConfig
-from facefix.train.data import DegradedFaces, list_faces
+from facefix.backends.fusion.training import FusionRecipe
 from facefix.train.loop import Trainer
 
 
 @pytest.fixture(scope="module")
 def faces(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("faces")
-    rng = np.random.default_rng(0)
-    for i in range(8):
-        image = cv2.GaussianBlur(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8), (9, 9), 3)
-        cv2.imwrite(str(folder / f"{i}.png"), image)
-    return folder
+    return write_tiny_faces(tmp_path_factory.mktemp("faces"))
 
 
 def _trainer(faces, out, **overrides) -> Trainer:
-    settings = {"data": str(faces), "out": str(out), "preset": "tiny", "size": 64, "batch_size": 4, "workers": 0,
-                "checkpoint_every": 5, "log_every": 1, "pretrained_losses": False, "train_backbone": True,
-                "lr": 5e-4, **overrides}
-    config = FusionTrainConfig(**settings)
-    torch.manual_seed(0)
-    recipe = FusionRecipe(config, torch.device("cpu"))
-    dataset = DegradedFaces(list_faces(faces), size=64, degradation=recipe.degradation, seed=config.seed)
-    return Trainer(recipe, dataset)
+    settings = {"batch_size": 4, "checkpoint_every": 5, "train_backbone": True, "lr": 5e-4, **overrides}
+    return tiny_trainer(FusionRecipe, faces, out, **settings)
 
 
 def test_twenty_steps_lower_the_loss(faces, tmp_path):

@@ -4,37 +4,25 @@ from __future__ import annotations
 
 import json
 
-import cv2
 import numpy as np
 import pytest
 import torch
+from helpers.training import tiny_trainer, write_tiny_faces
 from typer.testing import CliRunner
 
 from facefix.backends.mmrb import MMRBRestorer
-from facefix.backends.mmrb.training import MMRBRecipe, MMRBTrainConfig
+from facefix.backends.mmrb.training import MMRBRecipe
 from facefix.cli import app
-from facefix.train.data import DegradedFaces, list_faces
 from facefix.train.loop import Trainer
 
 
 @pytest.fixture(scope="module")
 def faces(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("faces")
-    rng = np.random.default_rng(0)
-    for i in range(8):
-        image = cv2.GaussianBlur(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8), (9, 9), 3)
-        cv2.imwrite(str(folder / f"{i}.png"), image)
-    return folder
+    return write_tiny_faces(tmp_path_factory.mktemp("faces"))
 
 
 def _trainer(faces, out, **overrides) -> Trainer:
-    settings = {"data": str(faces), "out": str(out), "preset": "tiny", "size": 64, "batch_size": 2, "workers": 0,
-                "checkpoint_every": 3, "log_every": 1, "pretrained_losses": False, **overrides}
-    config = MMRBTrainConfig(**settings)
-    torch.manual_seed(0)
-    recipe = MMRBRecipe(config, torch.device("cpu"))
-    dataset = DegradedFaces(list_faces(faces), size=64, degradation=recipe.degradation, seed=config.seed)
-    return Trainer(recipe, dataset)
+    return tiny_trainer(MMRBRecipe, faces, out, **{"batch_size": 2, "checkpoint_every": 3, **overrides})
 
 
 def test_twenty_cli_steps_lower_the_generator_loss_and_export_restores(faces, tmp_path):
