@@ -14,12 +14,11 @@ import torch
 from facefix.backends.base import Inpainter, Restorer, RestoreOptions
 from facefix.errors import FacefixError
 
-#: backend name -> "module:Class" of its :class:`Restorer`
+#: backend name -> "module:Class" of its :class:`Restorer` (``ddpm`` only inpaints: see INPAINTERS)
 BACKENDS: dict[str, str] = {
     "fusion": "facefix.backends.fusion:FusionRestorer",
     "mmrb": "facefix.backends.mmrb:MMRBRestorer",
     "interlcm": "facefix.backends.interlcm:InterLCMRestorer",
-    "ddpm": "facefix.backends.ddpm:DDPMRestorer",
 }
 
 #: backends that can fill masked regions (``facefix inpaint``): name -> "module:Class" of its Inpainter

@@ -1,8 +1,114 @@
-"""`facefix inpaint` (being built)."""
+"""`facefix inpaint`: fill masked regions of faces with the diffusion backend."""
 
-from facefix.errors import FacefixError
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+
+from facefix.backends import inpainter_class
+from facefix.backends.base import RestoreOptions
+from facefix.backends.ddpm.masks import center_mask, random_mask, read_mask, white_mask
+from facefix.commands.options import (Detector, DetectorOpt, DetectorWeightsOpt, Device, DeviceOpt, InpaintBackend,
+                                      InpaintBackendOpt, OutputDirOpt, Precision, PrecisionOpt, SeedOpt, WeightsOpt)
+from facefix.console import console, error, progress, warn
+from facefix.device import resolve_device, resolve_dtype
+from facefix.errors import FacefixError, InputError
+from facefix.face.detect import load_detector
+from facefix.inpainting import inpaint_aligned, inpaint_photo
+from facefix.media import expand_inputs, is_video, read_image, write_image
+
+_GENERATED = ("white", "center", "random")
 
 
-def inpaint() -> None:
-    """Not available yet in this build."""
-    raise FacefixError("facefix inpaint: not available yet in this build")
+def _mask_for(spec: str, path: Path, bgr: np.ndarray, index: int, seed: int | None) -> np.ndarray:
+    height, width = bgr.shape[:2]
+    if spec == "white":
+        return white_mask(bgr)
+    if spec == "center":
+        return center_mask(height, width)
+    if spec == "random":
+        return random_mask(np.random.default_rng([seed or 0, index]), height, width)
+    source = Path(spec)
+    if source.is_dir():
+        matches = sorted(source.glob(f"{path.stem}.*"))
+        if not matches:
+            raise InputError(path, f"no mask named {path.stem}.* in {source}")
+        source = matches[0]
+    try:
+        return read_mask(source, (height, width))
+    except ValueError as exc:
+        raise InputError(source, str(exc)) from None
+
+
+def inpaint(
+    inputs: Annotated[list[str], typer.Argument(help="Images, folders or globs.", show_default=False)],
+    mask: Annotated[str, typer.Option("--mask", "-m", help="A mask image (non-zero = fill), a folder of masks "
+                                      "named like the images, or: white (pure-white pixels are the hole), "
+                                      "center, random (20-30 % of the image).")],
+    output: OutputDirOpt = Path("inpainted"),
+    backend: InpaintBackendOpt = InpaintBackend("ddpm"),
+    weights: WeightsOpt = None,
+    aligned: Annotated[bool, typer.Option("--aligned", help="Inputs are already aligned face crops.")] = False,
+    detector: DetectorOpt = Detector("retinaface_resnet50"),
+    detector_weights: DetectorWeightsOpt = None,
+    steps: Annotated[int | None, typer.Option("--steps", min=1, help="Sampling steps (default 250).")] = None,
+    seed: SeedOpt = None,
+    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
+    suffix: Annotated[str, typer.Option("--suffix", help="Appended to output file names.")] = "",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
+    device: DeviceOpt = Device.auto,
+    precision: PrecisionOpt = Precision.fp32,
+) -> None:
+    """Fill the masked regions of the faces in INPUTS; pixels outside the mask are kept exactly."""
+    items, problems = expand_inputs(inputs, recursive=recursive)
+    items = [item for item in items if not is_video(item.path)]
+    for problem in problems:
+        error(problem)
+    if not items:
+        raise typer.Exit(1)
+    if mask not in _GENERATED and not Path(mask).exists():
+        raise FacefixError(f"{mask}: no such mask file or folder (or use white, center, random)")
+
+    torch_device = resolve_device(device.value)
+    dtype = resolve_dtype(precision.value)
+    inpainter = inpainter_class(backend.value).load(weights, device=torch_device, dtype=dtype,
+                                             options=RestoreOptions(seed=seed, steps=steps))
+    detector = None if aligned else load_detector(detector.value, detector_weights, torch_device)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FacefixError(f"{output}: cannot create the output folder ({exc.strerror})") from None
+
+    inputs_resolved = {item.path.resolve() for item in items}
+    failed = done = skipped = 0
+    with progress() as bar:
+        task = bar.add_task("inpainting", total=len(items), status="")
+        for index, item in enumerate(items):
+            target = output / item.relative.with_name(f"{item.relative.stem}{suffix}{item.path.suffix.lower()}")
+            try:
+                if target.resolve() in inputs_resolved:
+                    raise InputError(item.path, f"output {target} would overwrite an input; use another -o or --suffix")
+                if target.exists() and not overwrite:
+                    skipped += 1
+                    continue
+                picture = read_image(item.path)
+                hole = _mask_for(mask, item.path, picture.bgr, index, seed)
+                result = (inpaint_aligned(inpainter, picture, hole) if aligned
+                          else inpaint_photo(inpainter, detector, picture, hole))
+                if result.unfilled:
+                    warn(f"{item.path}: {result.unfilled} masked pixels lie outside every detected face and were "
+                          "left as they are")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                write_image(target, result.picture)
+                done += 1
+            except FacefixError as exc:
+                failed += 1
+                error(str(exc))
+            finally:
+                bar.update(task, advance=1)
+    console.print(f"{done} inpainted, {skipped} already done, {failed + len(problems)} failed -> {output}")
+    if failed or problems:
+        raise typer.Exit(1)

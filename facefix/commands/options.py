@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from facefix.backends import BACKENDS
+from facefix.backends import BACKENDS, INPAINTERS
+from facefix.face.detect import DETECTORS
 
 
 class Device(str, Enum):
@@ -27,6 +28,8 @@ class Precision(str, Enum):
 Backend = Enum("Backend", {name: name for name in BACKENDS}, type=str)
 
 BackendOpt = Annotated[Backend, typer.Option("--backend", "-b", help="Restoration model.")]
+InpaintBackend = Enum("InpaintBackend", {name: name for name in INPAINTERS}, type=str)
+InpaintBackendOpt = Annotated[InpaintBackend, typer.Option("--backend", "-b", help="Inpainting model.")]
 WeightsOpt = Annotated[
     str | None,
     typer.Option("--weights", "-w", help="Registry id (see `facefix models list`) or a checkpoint file."),
@@ -39,3 +42,8 @@ BatchSizeOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Faces pe
                                            rich_help_panel="Hardware")]
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="Seed for stochastic parts (repeatable output).")]
 OutputDirOpt = Annotated[Path, typer.Option("--output", "-o", file_okay=False, help="Output folder.")]
+
+Detector = Enum("Detector", {name: name for name in DETECTORS}, type=str)
+DetectorOpt = Annotated[Detector, typer.Option("--detector", help="Face detector.")]
+DetectorWeightsOpt = Annotated[Path | None, typer.Option("--detector-weights", exists=True, dir_okay=False,
+                                                         help="A local RetinaFace weight file.")]

@@ -9,20 +9,18 @@ from typing import Annotated
 import typer
 
 from facefix.backends import RestoreOptions, backend_class
-from facefix.commands.options import (Backend, BackendOpt, BatchSizeOpt, Device, DeviceOpt, OutputDirOpt, Precision,
+from facefix.commands.options import (Backend, BackendOpt, BatchSizeOpt, Detector, DetectorOpt, DetectorWeightsOpt,
+                                      Device, DeviceOpt, OutputDirOpt, Precision,
                                       PrecisionOpt, SeedOpt, WeightsOpt)
 from facefix.console import console, error, progress, warn
 from facefix.device import resolve_device, resolve_dtype
 from facefix.errors import FacefixError
-from facefix.face.detect import DETECTORS, load_detector
+from facefix.face.detect import load_detector
 from facefix.face.parse import load_parser
 from facefix.media import expand_inputs
 from facefix.pipeline import FaceRestorePipeline
 from facefix.runner import OutputOptions, restore_files, write_report
 from facefix.video import restore_video
-
-Detector = Enum("Detector", {name: name for name in DETECTORS}, type=str)
-
 
 class Ext(str, Enum):
     auto = "auto"
@@ -36,9 +34,8 @@ def restore(
     backend: BackendOpt = Backend("fusion"),
     weights: WeightsOpt = None,
     aligned: Annotated[bool, typer.Option("--aligned", help="Inputs are already aligned face crops.")] = False,
-    detector: Annotated[Detector, typer.Option("--detector", help="Face detector.")] = Detector("retinaface_resnet50"),
-    detector_weights: Annotated[Path | None, typer.Option("--detector-weights", exists=True, dir_okay=False,
-                                                          help="A local RetinaFace weight file.")] = None,
+    detector: DetectorOpt = Detector("retinaface_resnet50"),
+    detector_weights: DetectorWeightsOpt = None,
     upscale: Annotated[float, typer.Option("--upscale", "-s", min=1, max=8, help="Scale the whole image.")] = 1,
     fidelity: Annotated[float | None, typer.Option("--fidelity", min=0, max=1,
                                                    help="1 = faithful to the input, 0 = most realistic.")] = None,

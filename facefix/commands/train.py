@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from enum import Enum
 from pathlib import Path
@@ -52,8 +53,10 @@ def train(
     cls = recipe_class(method.value)
     config = cls.config_class(data=str(data), out=str(out), preset=preset.value)
     if preset is Preset.tiny:
-        config = apply_overrides(config, {"size": 64, "batch_size": 4, "pretrained_losses": False, "lr": 5e-4,
-                                          "checkpoint_every": 50, "workers": 0}, "--preset tiny")
+        tiny = {"size": 64, "batch_size": 4, "pretrained_losses": False, "lr": 5e-4, "checkpoint_every": 50,
+                "workers": 0}
+        known = {f.name for f in dataclasses.fields(config)}
+        config = apply_overrides(config, {k: v for k, v in tiny.items() if k in known}, "--preset tiny")
     if config_file:
         config = apply_overrides(config, load_toml(config_file), str(config_file))
     flags = {"size": size, "max_steps": max_steps, "batch_size": batch_size, "init": init}

@@ -27,6 +27,7 @@ class TrainConfig:
     batch_size: int = 8
     max_steps: int = 500_000
     lr: float = 2e-3
+    lr_schedule: str = "constant"  # "constant" or "cosine" (decays every group's lr to 0 at max_steps)
     betas: tuple[float, float] = (0.9, 0.99)
     grad_clip: float = 0.0  # 0 disables
     grad_accumulation: int = 1

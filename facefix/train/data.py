@@ -34,9 +34,10 @@ def list_faces(source: str | Path) -> list[Path]:
 
 
 class DegradedFaces(Dataset):
-    """Pairs ``{"lq", "gt"}`` of RGB tensors in [0, 1] at ``size`` x ``size``."""
+    """Pairs ``{"lq", "gt"}`` of RGB tensors in [0, 1] at ``size`` x ``size`` (``lq`` is ``gt`` when
+    ``degradation`` is None, for methods that make their own inputs, like inpainting)."""
 
-    def __init__(self, files: list[Path], *, size: int, degradation: DegradationConfig, seed: int = 0):
+    def __init__(self, files: list[Path], *, size: int, degradation: DegradationConfig | None, seed: int = 0):
         self.files, self.size, self.degradation, self.seed = files, size, degradation, seed
         self.epoch = 0
 
@@ -56,7 +57,8 @@ class DegradedFaces(Dataset):
         gt = self._load(self.files[index])
         if rng.random() < 0.5:
             gt = gt[:, ::-1]
-        lq = degrade(np.ascontiguousarray(gt), rng, self.degradation)
+        gt = np.ascontiguousarray(gt)
+        lq = gt if self.degradation is None else degrade(gt, rng, self.degradation)
 
         def to_tensor(bgr: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(np.ascontiguousarray(bgr[..., ::-1])).permute(2, 0, 1).float()

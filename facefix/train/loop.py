@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import time
 from pathlib import Path
 
@@ -40,6 +41,9 @@ class Trainer:
         self.d_optimizer = (torch.optim.Adam(d_groups, lr=self.config.lr, betas=self.config.betas)
                             if d_groups else None)
         self.d_scaler = torch.amp.GradScaler(enabled=self.config.mixed_precision == "fp16")
+        for optimizer in (self.optimizer, self.d_optimizer):
+            for group in optimizer.param_groups if optimizer else []:
+                group.setdefault("initial_lr", group["lr"])
         self.step = self.epoch = self.position = 0
         torch.manual_seed(self.config.seed)
 
@@ -82,6 +86,7 @@ class Trainer:
             scaler.update()
             return logs
 
+        self._set_learning_rates()
         # the discriminators take no gradient from the generator's losses
         for parameter in self.d_params:
             parameter.requires_grad_(False)
@@ -92,6 +97,16 @@ class Trainer:
                 parameter.requires_grad_(True)
             logs.update(accumulate(self.recipe.discriminator_loss, self.d_params, self.d_optimizer, self.d_scaler))
         return logs
+
+    def _set_learning_rates(self) -> None:
+        if self.config.lr_schedule == "constant":
+            return
+        if self.config.lr_schedule != "cosine":
+            raise FacefixError(f"lr_schedule {self.config.lr_schedule!r}: expected constant or cosine")
+        factor = 0.5 * (1 + math.cos(math.pi * min(self.step / max(self.config.max_steps, 1), 1.0)))
+        for optimizer in (self.optimizer, self.d_optimizer):
+            for group in optimizer.param_groups if optimizer else []:
+                group["lr"] = group["initial_lr"] * factor
 
     @torch.no_grad()
     def _update_ema(self) -> None:

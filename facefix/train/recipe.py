@@ -28,7 +28,7 @@ class TrainRecipe(ABC):
 
     name: ClassVar[str]
     config_class: ClassVar[type[TrainConfig]]
-    degradation: ClassVar[DegradationConfig]
+    degradation: ClassVar[DegradationConfig | None]
 
     def __init__(self, config: TrainConfig, device: torch.device):
         self.config = config

@@ -10,6 +10,7 @@ from facefix.train.recipe import TrainRecipe
 RECIPES: dict[str, str] = {
     "fusion": "facefix.backends.fusion.training:FusionRecipe",
     "mmrb": "facefix.backends.mmrb.training:MMRBRecipe",
+    "ddpm": "facefix.backends.ddpm.training:DDPMRecipe",
 }
 
 

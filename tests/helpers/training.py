@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import cv2
@@ -25,7 +26,8 @@ def tiny_trainer(recipe_class, faces: Path, out: Path, **settings) -> Trainer:
     """A Trainer for ``recipe_class`` on the tiny preset, CPU, random-weight loss networks."""
     defaults = {"data": str(faces), "out": str(out), "preset": "tiny", "size": 64, "workers": 0,
                 "log_every": 1, "pretrained_losses": False}
-    config = recipe_class.config_class(**{**defaults, **settings})
+    known = {f.name for f in dataclasses.fields(recipe_class.config_class)}
+    config = recipe_class.config_class(**{k: v for k, v in {**defaults, **settings}.items() if k in known})
     torch.manual_seed(0)
     recipe = recipe_class(config, torch.device("cpu"))
     dataset = DegradedFaces(list_faces(faces), size=config.size, degradation=recipe.degradation, seed=config.seed)
