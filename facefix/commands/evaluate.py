@@ -1,67 +1,201 @@
-"""`facefix eval`: restore an evaluation set and report the papers' metrics."""
+"""`facefix eval`: restore (or inpaint) an evaluation set and report the papers' metrics beside theirs."""
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import cv2
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from facefix.backends import RestoreOptions, backend_class
-from facefix.commands.options import (Backend, BackendOpt, BatchSizeOpt, Device, DeviceOpt, Precision, PrecisionOpt,
-                                      WeightsOpt)
-from facefix.console import console
+from facefix.backends import RestoreOptions, backend_class, inpainter_class
+from facefix.commands.options import (BatchSizeOpt, Detector, DetectorOpt, DetectorWeightsOpt, Device, DeviceOpt,
+                                      Precision, PrecisionOpt, WeightsOpt)
+from facefix.console import info
 from facefix.device import resolve_device, resolve_dtype
 from facefix.errors import FacefixError
-from facefix.eval.datasets import resolve_dataset
+from facefix.eval import fid, inpaint, metrics as metric_functions, photos, report, sheet
+from facefix.eval.datasets import DATASETS, dataset_dir, resolve_dataset
 from facefix.eval.metrics import METRICS
-from facefix.eval.runner import load_pairs, restore_pairs, score
+from facefix.eval.paper import PAPER_SETS, paper_numbers
+from facefix.eval.runner import (Sample, check_metric_names, check_metrics, image_files, load_samples,
+                                  restore_samples, score)
+
+
+class Task(str, Enum):
+    restore = "restore"
+    inpaint = "inpaint"
+
+
+DEFAULT_BACKEND = {Task.restore: "fusion", Task.inpaint: "ddpm"}
+DEFAULT_METRICS = {Task.restore: "psnr,ssim,niqe", Task.inpaint: "psnr,ssim"}
+INPAINTING, WHOLE_PHOTOS, FID, OUTPUTS = "Inpainting", "Whole photos", "FID", "Outputs"
+
+
+def _option(flag: str, panel: str, help_text: str, **kwargs):
+    return typer.Option(flag, help=help_text, rich_help_panel=panel, **kwargs)
+
+
+def _paper_set(dataset: str, folder: Path, declared: str | None) -> str | None:
+    """The published set whose paper numbers apply: declared, named, or the cached copy of a known set."""
+    if declared is not None:
+        if declared not in PAPER_SETS:
+            raise FacefixError(f"--paper-set {declared}: the papers report on {', '.join(sorted(PAPER_SETS))}")
+        return declared
+    if dataset in PAPER_SETS:
+        return dataset
+    return next((name for name in PAPER_SETS if name in DATASETS and dataset_dir(name) == folder), None)
+
+
+def _fid_reference(fid_ref: Path | None, fid_stats: Path | None, inception_of) -> fid.FIDReference | None:
+    if fid_ref and fid_stats:
+        raise FacefixError("--fid-ref and --fid-stats: give one FID reference, not both")
+    if fid_stats:
+        return fid.file_reference(fid_stats)
+    if fid_ref:
+        return fid.folder_reference(fid_ref, inception_of())
+    return None
+
+
+def _result_path(results: Path, sample: Sample) -> Path:
+    return results / Path(sample.name).with_suffix(".png")
+
+
+def _inpaint_set(folder: Path, backend: str, weights: str | None, *, gt: Path | None, masks: str, limit: int | None,
+                 steps: int | None, seed: int, device, dtype, batch_size: int, check_before_work) -> list[Sample]:
+    inpaint.check_mask_spec(masks, gt is not None)
+    inpainter = inpainter_class(backend).load(weights, device=device, dtype=dtype,
+                                              options=RestoreOptions(seed=seed, steps=steps))
+    samples = load_samples(folder, size=inpainter.face_size, gt=gt, synthesize=False, limit=limit)
+    if gt is None:
+        inpaint.clean_faces_as_samples(samples)
+    hole_masks = inpaint.mask_samples(samples, masks, inpainter.face_size, folder)
+    check_before_work(samples)
+    info(f"inpainting {len(samples)} faces with {backend} ({masks} masks)...")
+    inpaint.inpaint_samples(inpainter, samples, hole_masks, batch_size=batch_size)
+    return samples
+
+
+def _restore_set(folder: Path, backend: str, weights: str | None, *, gt: Path | None, synthesize: bool,
+                 limit: int | None, unaligned: bool | None, detector: str, detector_weights: Path | None,
+                 device, dtype, batch_size: int, check_before_work) -> list[Sample]:
+    restorer = backend_class(backend).load(weights, device=device, dtype=dtype, options=RestoreOptions())
+    if unaligned is None:
+        unaligned = photos.looks_unaligned(image_files(folder, limit))
+        if unaligned:
+            info(f"{folder}: images are not square, so they are taken as whole photos (--aligned to override)")
+    samples = load_samples(folder, size=None if unaligned else restorer.face_size, gt=gt, synthesize=synthesize,
+                           limit=limit)
+    check_before_work(samples)
+    if not unaligned:
+        info(f"restoring {len(samples)} faces with {backend}...")
+        restore_samples(restorer, samples, batch_size=batch_size)
+        return samples
+    from facefix.face.detect import load_detector
+    from facefix.pipeline import FaceRestorePipeline
+
+    pipeline = FaceRestorePipeline(restorer, load_detector(detector, detector_weights, device), batch_size=batch_size)
+    info(f"restoring the faces of {len(samples)} photos with {backend}...")
+    found = photos.restore_photos(pipeline, samples, batch_size=batch_size)
+    info(f"{found} faces found in {len(samples)} photos")
+    return samples
 
 
 def evaluate(
     dataset: Annotated[str, typer.Option("--dataset", help="A known set (lfw, celeba-test, ...) or a folder of "
-                                                          "aligned faces (inputs, or clean faces with --synthesize).")],
+                                         "aligned faces or whole photos.")],
     gt: Annotated[Path | None, typer.Option("--gt", help="Folder of ground truth with the same file names.")] = None,
     synthesize: Annotated[bool, typer.Option("--synthesize", help="Degrade DATASET (CelebA-Test recipe, fixed "
-                                                                  "seed) and use it as ground truth.")] = False,
-    backend: BackendOpt = Backend("fusion"),
+                                             "seed) and use it as ground truth.")] = False,
+    task: Annotated[Task, typer.Option("--task", help="restore, or inpaint masked faces.")] = Task.restore,
+    backend: Annotated[str | None, typer.Option("--backend", "-b", help="Model (default: fusion; ddpm for "
+                                                "--task inpaint).")] = None,
     weights: WeightsOpt = None,
-    metrics: Annotated[str, typer.Option("--metrics", help=f"Comma-separated: {', '.join(METRICS)}.")]
-    = "psnr,ssim,niqe",
+    metrics: Annotated[str | None, typer.Option("--metrics", help=f"Comma-separated: {', '.join(METRICS)} "
+                                                "(default psnr,ssim,niqe; psnr,ssim to inpaint).")] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Use only the first N images.")] = None,
-    output: Annotated[Path | None, typer.Option("--output", help="Write per-image scores as JSON.")] = None,
-    results: Annotated[Path | None, typer.Option("--results", file_okay=False,
-                                                 help="Also save the restored faces here.")] = None,
+    masks: Annotated[str, _option("--masks", INPAINTING, "Holes: center (25 %), random (20-30 %, seeded), white "
+                                  "(pure-white pixels of masked inputs, with --gt) or a folder of masks.")] = "center",
+    steps: Annotated[int | None, _option("--steps", INPAINTING, "Sampling steps.", min=1)] = None,
+    seed: Annotated[int, _option("--seed", INPAINTING, "Seed of the sampler.")] = 0,
+    unaligned: Annotated[bool | None, _option("--unaligned/--aligned", WHOLE_PHOTOS, "Whole photos (detect, align, "
+                                              "restore, paste) or aligned faces; default: whole photos when any "
+                                              "image is not square.")] = None,
+    detector: DetectorOpt = Detector("retinaface_resnet50"),
+    detector_weights: DetectorWeightsOpt = None,
+    fid_ref: Annotated[Path | None, _option("--fid-ref", FID, "FID against this folder of images (statistics "
+                                            "cached by content).", file_okay=False)] = None,
+    fid_stats: Annotated[Path | None, _option("--fid-stats", FID, "FID against these statistics (.npz mu/sigma, "
+                                              "or basicsr's .pth).", dir_okay=False)] = None,
+    paper_set: Annotated[str | None, _option("--paper-set", OUTPUTS, "The published set DATASET holds, to show "
+                                             "the papers' numbers beside ours.")] = None,
+    output: Annotated[list[Path] | None, _option("--output", OUTPUTS, "Write scores: .json and/or .csv "
+                                                 "(repeatable).", metavar="FILE")] = None,
+    results: Annotated[Path | None, _option("--results", OUTPUTS, "Also save the outputs here.",
+                                            file_okay=False)] = None,
+    sheet_path: Annotated[Path | None, _option("--sheet", OUTPUTS, "Write a contact sheet of the worst and best "
+                                               "images (input | output | ground truth).", dir_okay=False)] = None,
+    sheet_metric: Annotated[str | None, _option("--sheet-metric", OUTPUTS, "Rank the sheet by this metric "
+                                                "(default: the first per-image one).")] = None,
+    sheet_count: Annotated[int, _option("--sheet-count", OUTPUTS, "Worst and best images shown.", min=1)] = 4,
     device: DeviceOpt = Device.auto,
     precision: PrecisionOpt = Precision.fp32,
     batch_size: BatchSizeOpt = 4,
 ) -> None:
-    """Restore an evaluation set with a backend and score it (mean over images)."""
-    names = [n.strip() for n in metrics.split(",") if n.strip()]
-    torch_device = resolve_device(device.value)
-    restorer = backend_class(backend.value).load(weights, device=torch_device, dtype=resolve_dtype(precision.value),
-                                                 options=RestoreOptions())
+    """Run a backend over an evaluation set and score it (mean over images), beside the papers' numbers."""
+    names = [n.strip() for n in (metrics or DEFAULT_METRICS[task]).split(",") if n.strip()]
+    check_metric_names(names)
+    outputs = list(output or [])
+    report.check_score_outputs(outputs)
+    if sheet_path is not None:
+        sheet.check_sheet_options(sheet_path, sheet_metric, names)
+    if gt is not None and synthesize:
+        raise FacefixError("--gt and --synthesize: the ground truth is either given or made, not both")
+    if task is Task.inpaint and (synthesize or unaligned):
+        raise FacefixError("--task inpaint masks aligned clean faces itself (no --synthesize, no --unaligned)")
+    backend = backend or DEFAULT_BACKEND[task]
+    torch_device, dtype = resolve_device(device.value), resolve_dtype(precision.value)
     folder = resolve_dataset(dataset)
-    pairs = load_pairs(folder, size=restorer.face_size, gt=gt, synthesize=synthesize, limit=limit)
-    console.print(f"restoring {len(pairs)} faces with {backend.value}...")
-    outputs = restore_pairs(restorer, pairs, batch_size=batch_size)
-    if results:
-        for (name, _, _), image in zip(pairs, outputs):
-            target = results / Path(name).with_suffix(".png")
-            if target.exists():
-                raise FacefixError(f"{target}: already exists; choose an empty --results folder")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(target), image)
-    result = score(pairs, outputs, names, device=torch_device)
+    published_set = _paper_set(dataset, folder, paper_set)
 
-    table = Table("metric", "mean", "better", title=f"{backend.value} on {dataset} ({len(pairs)} faces)")
-    for name, value in result.means().items():
-        table.add_row(name, f"{value:.4f}", "lower" if METRICS[name].lower_better else "higher")
-    Console().print(table)
-    if output:
-        if output.exists():
-            raise FacefixError(f"{output}: already exists")
-        output.write_text(result.to_json())
+    inception = None
+
+    def inception_of() -> metric_functions.InceptionFeatures:  # built once, shared by reference and outputs
+        nonlocal inception
+        inception = inception or metric_functions.InceptionFeatures(torch_device)
+        return inception
+
+    fid_reference = _fid_reference(fid_ref, fid_stats, inception_of) if "fid" in names else None
+
+    def check_before_work(samples: list[Sample]) -> None:  # the set is loaded, nothing computed yet: fail early
+        check_metrics(names, samples, fid_reference)
+        if results is not None:
+            for sample in samples:
+                report.check_new_file(_result_path(results, sample), "--results")
+
+    common = {"gt": gt, "limit": limit, "device": torch_device, "dtype": dtype, "batch_size": batch_size,
+              "check_before_work": check_before_work}
+    if task is Task.inpaint:
+        samples = _inpaint_set(folder, backend, weights, masks=masks, steps=steps, seed=seed, **common)
+    else:
+        samples = _restore_set(folder, backend, weights, synthesize=synthesize, unaligned=unaligned,
+                               detector=detector.value, detector_weights=detector_weights, **common)
+    if results is not None:
+        for sample in samples:
+            report.write_new_file(_result_path(results, sample), cv2.imencode(".png", sample.output)[1].tobytes())
+    result = score(samples, names, device=torch_device, fid_reference=fid_reference,
+                   inception=inception_of() if "fid" in names else None)
+
+    setting = masks if task is Task.inpaint and masks in inpaint.GENERATED_MASKS else None
+    paper = paper_numbers(backend, published_set, setting)
+    described = f"{len(samples)} images" + (f", {setting} masks" if setting else "")
+    title = f"{backend} on {published_set or Path(dataset).name or dataset} ({described})"
+    Console().print(report.results_table(result, title, paper))
+    header = {"backend": backend, "dataset": dataset, "task": task.value, "images": len(samples),
+              **({"masks": masks} if task is Task.inpaint else {})}
+    report.write_scores(outputs, result, paper, header)
+    if sheet_path is not None:
+        image = sheet.contact_sheet(samples, result, sheet_metric or sheet.default_metric(names), sheet_count)
+        report.write_new_file(sheet_path, cv2.imencode(sheet_path.suffix, image)[1].tobytes())

@@ -1,4 +1,4 @@
-"""`facefix inpaint`: fill masked regions of faces with the diffusion backend."""
+"""`facefix inpaint`: fill masked regions of faces with an inpainting backend (default ddpm)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ import typer
 
 from facefix.backends import inpainter_class
 from facefix.backends.base import RestoreOptions
-from facefix.backends.ddpm.masks import center_mask, random_mask, read_mask, white_mask
 from facefix.commands.options import (Detector, DetectorOpt, DetectorWeightsOpt, Device, DeviceOpt, InpaintBackend,
                                       InpaintBackendOpt, OutputDirOpt, Precision, PrecisionOpt, SeedOpt, WeightsOpt)
 from facefix.console import console, error, progress, warn
 from facefix.device import resolve_device, resolve_dtype
 from facefix.errors import FacefixError, InputError
 from facefix.face.detect import load_detector
+from facefix.face.masks import center_mask, random_mask, read_mask, white_mask
 from facefix.inpainting import inpaint_aligned, inpaint_photo
 from facefix.media import expand_inputs, is_video, read_image, write_image
 

@@ -39,6 +39,11 @@ DATASETS: dict[str, DatasetInfo] = {
                                    "research use", False),
     "webphoto-test": DatasetInfo("webphoto-test", 407, "https://github.com/TencentARC/GFPGAN", "Google Drive",
                                  "research use", False),
+    # seed 001's inpainting set: 2,000 CelebA-HQ test faces at 256 px; the paper does not publish its list,
+    # Palette's test.flist is the usual 28k/2k split (DDPM_NOTES.md).
+    "celeba-hq-test": DatasetInfo("celeba-hq-test", 2000, "https://github.com/Janspiry/Palette-Image-to-Image-"
+                                  "Diffusion-Models (CelebA-HQ, test.flist)", "Google Drive",
+                                  "CelebA: non-commercial research", True),
     "wider-test": DatasetInfo("wider-test", 970, "https://github.com/sczhou/CodeFormer (WIDER-Test)", "Google Drive",
                               "research use", False),
 }

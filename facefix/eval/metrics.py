@@ -43,13 +43,14 @@ def ssim(image: np.ndarray, reference: np.ndarray, *, y_channel: bool = False) -
     return float(import_basicsr("metrics").calculate_ssim(image, reference, 0, test_y_channel=y_channel))
 
 
-#: NIQE scores 96 x 96 blocks; smaller images have none
-NIQE_MIN_SIZE = 96
+#: NIQE scores 96 x 96 blocks and fits a covariance over them, so an image needs at least two
+NIQE_BLOCK = 96
 
 
 def niqe(image: np.ndarray) -> float:
-    """NIQE, or NaN for images smaller than one 96-px block (reported, and left out of means)."""
-    if min(image.shape[:2]) < NIQE_MIN_SIZE:
+    """NIQE, or NaN for images with fewer than two 96-px blocks (reported, and left out of means):
+    with one block the covariance is undefined and basicsr's computation fails."""
+    if (image.shape[0] // NIQE_BLOCK) * (image.shape[1] // NIQE_BLOCK) < 2:
         return float("nan")
     return float(import_basicsr("metrics.niqe").calculate_niqe(image, 0, input_order="HWC", convert_to="y"))
 
@@ -114,6 +115,8 @@ class InceptionFeatures:
         from torchvision.models import Inception3
 
         state_dict = None
+        #: names the feature extractor in cached reference statistics (random weights never share a cache entry)
+        self.tag = "pytorch-fid-inception-v3-pool3" if pretrained else "random-inception"
         if pretrained:
             from facefix import hub
 
@@ -129,24 +132,42 @@ class InceptionFeatures:
 
     @torch.inference_mode()
     def __call__(self, images: list[np.ndarray], batch_size: int = 16) -> np.ndarray:
-        features = []
-        for start in range(0, len(images), batch_size):
-            batch = torch.cat([_to_tensor(i, self.device) for i in images[start:start + batch_size]])
-            features.append(self.model(batch)[0].flatten(1).double().cpu().numpy())
+        """Features of ``images`` (rows, in order); images of different sizes go in separate batches
+        (the network resizes each to 299 px itself)."""
+        features, batch = [], []
+        for image in images:
+            if batch and (image.shape != batch[0].shape or len(batch) == batch_size):
+                features.append(self._features(batch))
+                batch = []
+            batch.append(image)
+        if batch:
+            features.append(self._features(batch))
         return np.concatenate(features)
+
+    def _features(self, images: list[np.ndarray]) -> np.ndarray:
+        batch = torch.cat([_to_tensor(i, self.device) for i in images])
+        return self.model(batch)[0].flatten(1).double().cpu().numpy()
 
 
 def _keep_random_init(module, state_dict, *args, **kwargs):
     return None
 
 
-def frechet_distance(features: np.ndarray, reference: np.ndarray) -> float:
-    """FID between two sets of Inception features (rows are samples)."""
+def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance of Inception features (rows are samples), as FID uses them."""
+    return features.mean(axis=0), np.cov(features, rowvar=False)
+
+
+def frechet_distance_between(mean: np.ndarray, cov: np.ndarray, reference_mean: np.ndarray,
+                             reference_cov: np.ndarray) -> float:
     from pytorch_fid.fid_score import calculate_frechet_distance
 
-    mu1, mu2 = features.mean(axis=0), reference.mean(axis=0)
-    sigma1, sigma2 = np.cov(features, rowvar=False), np.cov(reference, rowvar=False)
-    return float(calculate_frechet_distance(mu1, sigma1, mu2, sigma2))
+    return float(calculate_frechet_distance(mean, cov, reference_mean, reference_cov))
+
+
+def frechet_distance(features: np.ndarray, reference: np.ndarray) -> float:
+    """FID between two sets of Inception features (rows are samples)."""
+    return frechet_distance_between(*feature_statistics(features), *feature_statistics(reference))
 
 
 PairMetric = Callable[[np.ndarray, np.ndarray], float]

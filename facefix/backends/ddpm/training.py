@@ -18,9 +18,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from facefix.backends.ddpm.masks import center_mask, random_mask
 from facefix.backends.ddpm.schedule import TRAIN_SCHEDULE
 from facefix.backends.ddpm.unet import DiffusionUNet, UNetConfig
+from facefix.face.masks import center_mask, random_mask
 from facefix.train.config import TrainConfig
 from facefix.train.recipe import TrainRecipe
 

@@ -5,12 +5,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-import torch
 from conftest import shared_path
+from helpers.ddpm import write_tiny_ddpm
 from typer.testing import CliRunner
 
-from facefix import hub
-from facefix.backends.ddpm import DiffusionUNet, UNetConfig
 from facefix.cli import app
 
 runner = CliRunner()
@@ -18,13 +16,7 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def tiny_weights(tmp_path_factory):
-    torch.manual_seed(0)
-    network = DiffusionUNet(UNetConfig(inner_channel=32, channel_mults=(1, 2), res_blocks=1, num_head_channels=16,
-                                       attn_res=(), ffc=True))
-    for parameter in network.parameters():
-        torch.nn.init.normal_(parameter, std=0.02)
-    path = tmp_path_factory.mktemp("weights") / "tiny_ddpm.safetensors"
-    return hub.save_state_dict(network.state_dict(), path, {"config": '{"num_head_channels": 16, "size": 64}'})
+    return write_tiny_ddpm(tmp_path_factory.mktemp("weights") / "tiny_ddpm.safetensors")
 
 
 def _inpaint(*args):

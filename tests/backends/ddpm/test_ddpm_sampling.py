@@ -10,8 +10,8 @@ from conftest import shared_path
 from facefix.backends.base import RestoreOptions
 from facefix.backends.ddpm import DDPMInpainter, DiffusionUNet, UNetConfig
 from facefix.backends.ddpm.checkpoint import load_unet
-from facefix.backends.ddpm.masks import center_mask, random_mask, white_mask
 from facefix.backends.ddpm.schedule import PALETTE_TEST_SCHEDULE, TRAIN_SCHEDULE, PaletteSampler
+from facefix.face.masks import center_mask, random_mask, white_mask
 
 
 def test_training_schedule_is_the_papers():
