@@ -1,3 +1,5 @@
 from facefix.cli import main
 
-main()
+# guarded: DataLoader workers started with spawn/forkserver import this module again
+if __name__ == "__main__":
+    main()

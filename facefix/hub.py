@@ -231,9 +231,13 @@ def load_state_dict(path: str | Path, wrapper: str | None = None) -> dict[str, t
             raw = torch.load(path, map_location="cpu", weights_only=True)
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except EOFError:
+        raise CheckpointError(f"{path}: empty or truncated checkpoint file") from None
     except Exception as exc:  # noqa: BLE001 - unpickling errors come in many types
         cause = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+        if "PytorchStreamReader" in str(exc):
+            cause = "corrupt or truncated checkpoint file (not a readable torch archive)"
+        elif "weights_only" in str(exc) or "Unsupported global" in str(exc):
             cause = "refused: the pickle holds objects other than tensors (only weights are loaded)"
         raise CheckpointError(f"{path}: {cause}") from None
     try:

@@ -192,3 +192,13 @@ def test_mirror_keeping_the_upstream_path(tmp_path, monkeypatch):
         assert server.log.requests == ["/w.pth", "/releases/v1/w.pth"]
     finally:
         server.close()
+
+
+@pytest.mark.parametrize("size", [0, 7])
+def test_empty_or_truncated_pth_is_a_clear_error(tmp_path, size):
+    whole = tmp_path / "whole.pth"
+    torch.save({"w": torch.zeros(64)}, whole)
+    path = tmp_path / "cut.pth"
+    path.write_bytes(whole.read_bytes()[:size])
+    with pytest.raises(CheckpointError, match=r"cut.pth: (empty or truncated|corrupt or truncated) checkpoint file"):
+        hub.load_state_dict(path)

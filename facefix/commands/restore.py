@@ -52,6 +52,9 @@ def restore(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
     seed: SeedOpt = None,
     random_noise: Annotated[bool, typer.Option("--random-noise", help="Fresh noise instead of stored.")] = False,
+    steps: Annotated[int | None, typer.Option("--steps", min=1, help="Sampling steps (diffusion backends).")] = None,
+    variant: Annotated[str | None, typer.Option("--variant", help="Model variant (interlcm: 3step, 1step, "
+                                                "colorization, inpainting).")] = None,
     device: DeviceOpt = Device.auto,
     precision: PrecisionOpt = Precision.fp32,
     batch_size: BatchSizeOpt = 4,
@@ -65,9 +68,10 @@ def restore(
         raise typer.Exit(1)
 
     # 2. Models.
-    options = RestoreOptions(fidelity=fidelity, seed=seed, random_noise=random_noise)
+    options = RestoreOptions(fidelity=fidelity, seed=seed, random_noise=random_noise, steps=steps, variant=variant)
     cls = backend_class(backend.value)
-    unsupported = [name for name, value in (("fidelity", fidelity), ("seed", seed), ("random_noise", random_noise))
+    given = {"fidelity": fidelity, "seed": seed, "random_noise": random_noise, "steps": steps, "variant": variant}
+    unsupported = [name for name, value in given.items()
                    if value not in (None, False) and name not in cls.supported_options]
     for name in unsupported:
         warn(f"--{name.replace('_', '-')} has no effect on the {backend.value} backend")

@@ -1,4 +1,7 @@
-"""`facefix train`: train a backend on a folder of high-quality faces; `facefix train export`."""
+"""`facefix train`: train a backend on a folder of high-quality faces; `facefix train export`.
+
+On several GPUs (or CPU processes): ``torchrun --standalone --nproc_per_node N -m facefix train ...``.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +11,17 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
+import torch
 import typer
 
 from facefix import hub
-from facefix.console import console
-from facefix.device import resolve_device
+from facefix.console import console, warn
 from facefix.errors import FacefixError
-from facefix.train.config import apply_overrides, load_toml, parse_set
+from facefix.train import distributed
+from facefix.train.alignment import align_photos, aligned_cache_dir
+from facefix.train.config import TrainConfig, apply_overrides, load_toml, parse_set
 from facefix.train.data import DegradedFaces, list_faces
+from facefix.train.distributed import DistributedContext
 from facefix.train.loop import Trainer
 from facefix.train.recipes import RECIPES, recipe_class
 
@@ -33,6 +39,10 @@ def train(
     ctx: typer.Context,
     method: Annotated[Method | None, typer.Option("--method", "-m", help="Which backend to train.")] = None,
     data: Annotated[Path | None, typer.Option("--data", help="Folder (recursive) or list file of HQ faces.")] = None,
+    val_data: Annotated[Path | None, typer.Option("--val-data", help="Held-out aligned faces to validate on.")]
+    = None,
+    align: Annotated[bool, typer.Option("--align", help="Detect and align the faces of --data first (cached).")]
+    = False,
     out: Annotated[Path | None, typer.Option("--out", help="Run folder: checkpoints, logs, config.")] = None,
     preset: Annotated[Preset, typer.Option("--preset", help="paper: the paper's network; tiny: CPU smoke runs.")]
     = Preset.paper,
@@ -59,15 +69,47 @@ def train(
         config = apply_overrides(config, {k: v for k, v in tiny.items() if k in known}, "--preset tiny")
     if config_file:
         config = apply_overrides(config, load_toml(config_file), str(config_file))
-    flags = {"size": size, "max_steps": max_steps, "batch_size": batch_size, "init": init}
+    flags = {"size": size, "max_steps": max_steps, "batch_size": batch_size, "init": init,
+             "val_data": str(val_data) if val_data else None, "align": align or None}
     config = apply_overrides(config, {k: v for k, v in flags.items() if v is not None}, "command line")
     config = apply_overrides(config, parse_set(set_), "--set")
 
-    torch_device = resolve_device(device)
-    recipe = cls(config, torch_device)
-    dataset = DegradedFaces(list_faces(data), size=config.size, degradation=cls.degradation, seed=config.seed)
-    Trainer(recipe, dataset).train(resume=resume)
-    console.print(f"done: {out} (export with: facefix train export {out})")
+    context, torch_device = distributed.start(device)
+    try:
+        files = _training_faces(config, context, torch_device)
+        # the same initial weights in every process (rank 0's are broadcast too, to be sure)
+        torch.manual_seed(config.seed)
+        recipe = cls(config, torch_device)
+        dataset = DegradedFaces(files, size=config.size, degradation=cls.degradation, seed=config.seed)
+        Trainer(recipe, dataset, context=context).train(resume=resume)
+    finally:
+        distributed.stop(context)
+    if context.is_main:
+        console.print(f"done: {out} (export with: facefix train export {out})")
+
+
+def _training_faces(config: TrainConfig, context: DistributedContext, device: torch.device) -> list[Path]:
+    """The faces of ``config.data``; with ``align``, their aligned crops (each process aligns a share)."""
+    files = list_faces(config.data)
+    if not config.align:
+        return files
+    from facefix.face.detect import load_detector
+
+    cache = aligned_cache_dir(config.detector, config.size)
+
+    def align(photos: list[Path]) -> tuple[list[Path], list[Path]]:
+        return align_photos(photos, make_detector=lambda: load_detector(config.detector, device=device),
+                            size=config.size, cache=cache, show_progress=context.is_main)
+
+    align(files[context.rank::context.world_size])
+    distributed.barrier(context)
+    crops, faceless = align(files)  # all cached by now
+    if not crops:
+        raise FacefixError(f"{config.data}: no face found in any of the {len(files)} photos")
+    if faceless and context.is_main:
+        warn(f"{config.data}: no face found in {len(faceless)} of {len(files)} photos "
+             f"(left out, e.g. {faceless[0]})")
+    return crops
 
 
 @app.command()

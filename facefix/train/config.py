@@ -36,8 +36,14 @@ class TrainConfig:
     checkpoint_every: int = 5000
     log_every: int = 10
     seed: int = 0
-    workers: int = 2
+    workers: int = 2  # data-loading processes per training process (0: load in the training process)
     init: str | None = None  # registry id or file to start from
+    pretrained_losses: bool = True  # False: random-weight loss networks, no LPIPS (tests, offline smoke runs)
+    align: bool = False  # detect and align the faces of --data first (cached; see facefix.train.alignment)
+    detector: str = "retinaface_resnet50"  # the detector --align uses ("dlib" needs no download)
+    val_data: str = ""  # held-out aligned faces (folder or list file); "" disables validation
+    val_every: int = 5000  # validate every this many steps (and at max_steps)
+    tensorboard: bool = True  # also log to <out>/tensorboard
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -8,6 +8,7 @@ written once and each paper's recipe reads like the paper.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import ClassVar
 
 import torch
@@ -65,3 +66,20 @@ class TrainRecipe(ABC):
     def export(self, generator: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
         """Inference weights and safetensors metadata for ``facefix restore --weights``."""
         return generator.state_dict(), {"facefix_method": self.name}
+
+    def validation_restorer(self, generator: nn.Module) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        """How validation restores faces with ``generator`` (the EMA copy): a function from ``lq`` batches
+        to restored ones, both RGB in [0, 1] on :attr:`device`; None skips validation.
+
+        By default it is the method's inference backend built from the exported weights, so validation
+        scores what ``facefix restore --weights`` would give; methods with no restoring backend (inpainting)
+        get None. A recipe whose backend cannot be built from its exported weights alone overrides this.
+        """
+        from facefix.backends import BACKENDS, RestoreOptions, backend_class
+
+        if self.name not in BACKENDS:
+            return None
+        weights, _ = self.export(generator)
+        restorer = backend_class(self.name).from_state_dict(weights, config=None, device=self.device,
+                                                            dtype=torch.float32, options=RestoreOptions(seed=0))
+        return restorer.restore

@@ -11,6 +11,7 @@ RECIPES: dict[str, str] = {
     "fusion": "facefix.backends.fusion.training:FusionRecipe",
     "mmrb": "facefix.backends.mmrb.training:MMRBRecipe",
     "ddpm": "facefix.backends.ddpm.training:DDPMRecipe",
+    "interlcm": "facefix.backends.interlcm.training:InterLCMRecipe",
 }
 
 

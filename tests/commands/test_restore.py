@@ -182,3 +182,13 @@ def test_huge_image_and_broken_link_are_handled(tmp_path):
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "dangling.jpg: no such file" in result.output
     assert Image.open(tmp_path / "out" / "huge.png").size == (12000, 12000)
+
+
+def test_options_a_backend_ignores_are_named_in_a_warning(tmp_path):
+    face = tmp_path / "face.png"
+    cv2.imwrite(str(face), np.full((64, 64, 3), 100, np.uint8))
+    result = runner.invoke(app, ["restore", str(face), "--aligned", "-o", str(tmp_path / "out"), "--steps", "5",
+                                 "--variant", "1step", "--fidelity", "0.5"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for flag in ("--steps", "--variant", "--fidelity"):
+        assert f"{flag} has no effect on the fusion backend" in result.output

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import json
+
 import cv2
 import numpy as np
+import pytest
+from helpers.training import light_loss_networks, write_tiny_faces
 from typer.testing import CliRunner
 
 from facefix.cli import app
+from facefix.face.align import ffhq_template
+from facefix.face.detect import DetectedFace
 
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _light_losses():
+    with light_loss_networks():
+        yield
 
 
 def test_train_export_and_restore_with_the_trained_weights(tmp_path):
@@ -38,3 +50,35 @@ def test_unknown_config_key_is_rejected(tmp_path):
     result = runner.invoke(app, ["train", "--method", "fusion", "--data", str(tmp_path), "--out", str(tmp_path / "r"),
                                  "--set", "learning_rate=1"])
     assert result.exit_code == 1 and "unknown config key(s) learning_rate" in result.output
+
+
+class _CornerFaceDetector:
+    """A face in the top-left 64 px of every photo that is not all black."""
+
+    def detect(self, image):
+        if image.max() == 0:
+            return []
+        return [DetectedFace(box=np.float32([0, 0, 64, 64]), landmarks=ffhq_template(64), score=1.0)]
+
+
+def test_align_and_validate_from_the_command_line(tmp_path, monkeypatch):
+    monkeypatch.setattr("facefix.face.detect.load_detector", lambda name, device=None: _CornerFaceDetector())
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, face in enumerate(sorted(write_tiny_faces(tmp_path, count=4, size=64).glob("*.png"))):
+        canvas = np.full((100, 140, 3), 90, np.uint8)
+        canvas[:64, :64] = cv2.imread(str(face))
+        cv2.imwrite(str(photos / f"photo{i}.jpg"), canvas)
+    cv2.imwrite(str(photos / "dark.png"), np.zeros((40, 40, 3), np.uint8))
+    (tmp_path / "val").mkdir()
+    held_out = write_tiny_faces(tmp_path / "val", count=2, size=32)
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["train", "--method", "fusion", "--data", str(photos), "--out", str(run), "--align",
+                                 "--val-data", str(held_out), "--preset", "tiny", "--size", "32", "--max-steps", "2",
+                                 "--batch-size", "2", "--device", "cpu", "--set", "val_every=1"])
+    assert result.exit_code == 0, result.output
+    assert "no face found in 1 of 5 photos" in result.output and "validation psnr" in result.output
+    config = json.loads((run / "config.json").read_text())
+    assert config["align"] is True and config["val_data"] == str(held_out)
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_0000001.png", "step_0000002.png"]
+    assert cv2.imread(str(run / "samples" / "step_0000001.png")).shape == (2 * 32, 3 * 32, 3)

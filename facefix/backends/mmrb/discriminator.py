@@ -7,7 +7,7 @@ first five convolution layers") is read here as the first five *blocks* on the i
 blocks of the lower (high-resolution) layers, and a block is GPEN's unit of depth.
 
 :class:`LocalDiscriminator` judges one facial component (left eye, right eye, mouth) cropped from the
-face by :func:`crop_components`: like the global one, but with only two down-samplings and a
+face by :func:`facefix.face.components.crop_components`: like the global one, but with only two down-samplings and a
 one-channel map of logits as output.
 """
 
@@ -18,7 +18,6 @@ from collections.abc import Mapping
 
 import torch
 from torch import nn
-from torchvision.ops import roi_align
 
 from facefix.backends.mmrb.network import gpen_channels
 from facefix.errors import CheckpointError
@@ -26,7 +25,6 @@ from facefix.nn.stylegan2 import ConvLayer, EqualConv2d, EqualLinear, ResBlock, 
 
 #: how many input-side blocks FreezeD freezes
 FREEZE_D_BLOCKS = 5
-COMPONENTS = ("left_eye", "right_eye", "mouth")
 
 
 class GPENDiscriminator(nn.Module):
@@ -99,39 +97,6 @@ class LocalDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x))
-
-
-def component_boxes(landmarks: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Square boxes ``(B, 4)`` as x0, y0, x1, y1 around each component, from 5-point landmarks (B, 5, 2).
-
-    Sizes follow the inter-ocular distance ``d``: eyes get a ``0.8 d`` square, the mouth ``1.2 d``.
-    68-point landmarks are reduced to the 5 points first (see :func:`five_points`).
-    """
-    if landmarks.shape[1] == 68:
-        landmarks = five_points(landmarks)
-    eye_distance = (landmarks[:, 1] - landmarks[:, 0]).norm(dim=1, keepdim=True)
-    centres = {"left_eye": landmarks[:, 0], "right_eye": landmarks[:, 1], "mouth": landmarks[:, 3:5].mean(dim=1)}
-    sides = {"left_eye": 0.8, "right_eye": 0.8, "mouth": 1.2}
-    return {name: torch.cat([centres[name] - sides[name] * eye_distance / 2,
-                             centres[name] + sides[name] * eye_distance / 2], dim=1) for name in COMPONENTS}
-
-
-def five_points(landmarks68: torch.Tensor) -> torch.Tensor:
-    """Eye centres, nose tip and mouth corners from the 68-point (iBUG) layout."""
-    return torch.stack([landmarks68[:, 36:42].mean(dim=1), landmarks68[:, 42:48].mean(dim=1),
-                        landmarks68[:, 30], landmarks68[:, 48], landmarks68[:, 54]], dim=1)
-
-
-def crop_components(images: torch.Tensor, landmarks: torch.Tensor, crop_size: int) -> dict[str, torch.Tensor]:
-    """Bilinear crops ``(B, C, crop_size, crop_size)`` of each component (differentiable w.r.t. images)."""
-    batch = images.shape[0]
-    index = torch.arange(batch, dtype=images.dtype, device=images.device)[:, None]
-    crops = {}
-    for name, box in component_boxes(landmarks.to(images)).items():
-        rois = torch.cat([index, box], dim=1)
-        crops[name] = roi_align(images, rois, output_size=crop_size, spatial_scale=1.0, sampling_ratio=2,
-                                aligned=True)
-    return crops
 
 
 def local_crop_size(face_size: int) -> int:

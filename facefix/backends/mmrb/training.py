@@ -19,10 +19,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from facefix.backends.mmrb.checkpoint import load_mmrb_network
-from facefix.backends.mmrb.discriminator import (COMPONENTS, GPENDiscriminator, LocalDiscriminator, crop_components,
-                                                 freeze_blocks, load_discriminator, local_crop_size)
+from facefix.backends.mmrb.discriminator import (GPENDiscriminator, LocalDiscriminator, freeze_blocks,
+                                                 load_discriminator, local_crop_size)
 from facefix.backends.mmrb.network import MMRBConfig, MMRBNet
 from facefix.face.align import ffhq_template
+from facefix.face.components import COMPONENTS, crop_components
 from facefix.train.config import TrainConfig
 from facefix.train.degradation import MMRB_DEGRADATION
 from facefix.train.losses import IdentityLoss, VGGPerceptualLoss

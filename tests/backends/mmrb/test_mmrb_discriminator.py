@@ -9,8 +9,8 @@ import torch
 from conftest import shared_path
 
 from facefix import hub
-from facefix.backends.mmrb.discriminator import (COMPONENTS, FREEZE_D_BLOCKS, LocalDiscriminator, component_boxes,
-                                                 crop_components, freeze_blocks, load_discriminator)
+from facefix.backends.mmrb.discriminator import FREEZE_D_BLOCKS, LocalDiscriminator, freeze_blocks, load_discriminator
+from facefix.face.components import COMPONENTS, component_boxes, crop_components
 from facefix.errors import CheckpointError
 
 
