@@ -135,7 +135,7 @@ class Trainer:
             parameter.requires_grad_(False)
         logs = accumulate(self.recipe.generator_loss, self.g_params, self.optimizer, self.scaler)
         self._update_ema()
-        if self.d_optimizer is not None:
+        if self.d_optimizer is not None and self.recipe.discriminators_train(self.step):
             for parameter in self.d_params:
                 parameter.requires_grad_(True)
             logs.update(accumulate(self.recipe.discriminator_loss, self.d_params, self.d_optimizer, self.d_scaler))

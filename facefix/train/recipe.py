@@ -63,6 +63,10 @@ class TrainRecipe(ABC):
         into ``batch["output"]``."""
         raise NotImplementedError
 
+    def discriminators_train(self, step: int) -> bool:
+        """Whether the discriminators take a step at ``step`` (recipes that start the GAN late say no)."""
+        return True
+
     def export(self, generator: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
         """Inference weights and safetensors metadata for ``facefix restore --weights``."""
         return generator.state_dict(), {"facefix_method": self.name}

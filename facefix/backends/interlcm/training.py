@@ -167,10 +167,10 @@ class InterLCMRecipe(TrainRecipe):
         total = sum(parts.values())
         return total, {"total": total.item(), **{k: v.item() for k, v in parts.items()}}
 
+    def discriminators_train(self, step: int) -> bool:
+        return self._gan_on(step)
+
     def discriminator_loss(self, batch, step):
-        if not self._gan_on(step):
-            # no discriminator step yet: a loss that reaches no parameter, so Adam leaves D (and its state) alone
-            return torch.zeros((), device=self.device, requires_grad=True), {}
         real, fake = batch["gt"] * 2 - 1, batch["output"]
         loss = F.relu(1 - self.discriminators(real)).mean() + F.relu(1 + self.discriminators(fake)).mean()
         return loss, {"d_hinge": loss.item()}
