@@ -2,7 +2,12 @@
 
 The pipeline only knows the :class:`~facefix.backends.base.Restorer` interface: it never asks which
 backend it drives. Faces from every picture of a batch go through the restorer together, in chunks of
-``batch_size``.
+``batch_size``; a chunk that runs out of device memory is split in half and the smaller size is kept
+for the rest of the run, so a too-large ``--batch-size`` slows a run down instead of failing it.
+
+:meth:`FaceRestorePipeline.restore` is :meth:`~FaceRestorePipeline.prepare` (detect and align, CPU)
+followed by :meth:`~FaceRestorePipeline.complete` (restore and paste); the runner calls them on
+different threads so that the next pictures are read and detected while these are restored.
 """
 
 from __future__ import annotations
@@ -15,6 +20,12 @@ import numpy as np
 import torch
 
 from facefix.backends.base import Restorer
+from facefix.device import (
+    is_out_of_memory,
+    keep_freed_cpu_memory,
+    release_cached_memory,
+)
+from facefix.errors import FacefixError
 from facefix.face.align import align_face
 from facefix.face.detect import DetectedFace, FaceDetector
 from facefix.face.parse import FaceParser
@@ -34,6 +45,17 @@ class RestoredPicture:
     crops: list[np.ndarray] = field(default_factory=list)  # aligned input faces, BGR, source dtype
     restored: list[np.ndarray] = field(default_factory=list)  # restored faces, BGR, source dtype
     seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class PreparedBatch:
+    """Pictures with their faces detected and aligned, waiting for :meth:`FaceRestorePipeline.complete`."""
+
+    results: list[RestoredPicture]
+    crops: list[np.ndarray]  # every aligned face of the batch, in picture order
+    owners: list[int]  # index in ``results`` of each crop's picture
+    affines: list[np.ndarray]  # image -> crop transform of each crop
+    detect_seconds: float
 
 
 def to_tensor(crops: list[np.ndarray], max_value: float, device: torch.device) -> torch.Tensor:
@@ -72,13 +94,29 @@ class FaceRestorePipeline:
         self.upscale = upscale
         self.only_center_face = only_center_face
         self.batch_size = batch_size
+        if restorer.device.type == "cpu":
+            keep_freed_cpu_memory()  # a process-wide allocator setting: see its docstring for why
 
     def _restore_crops(self, crops: list[np.ndarray], max_value: float) -> list[np.ndarray]:
-        restored = []
+        restored: list[np.ndarray] = []
         with torch.inference_mode():
-            for start in range(0, len(crops), self.batch_size):
-                batch = to_tensor(crops[start:start + self.batch_size], max_value, self.restorer.device)
-                restored += from_tensor(self.restorer.restore(batch), max_value)
+            while len(restored) < len(crops):
+                chunk = crops[len(restored):len(restored) + self.batch_size]
+                try:
+                    faces = self.restorer.restore(to_tensor(chunk, max_value, self.restorer.device))
+                except Exception as exc:
+                    if not is_out_of_memory(exc):
+                        raise
+                    faces = None
+                if faces is None:
+                    # Outside the except block, so that the traceback no longer holds the failed call's tensors.
+                    if len(chunk) == 1:
+                        raise FacefixError(f"{self.restorer.name}: out of memory on {self.restorer.device} "
+                                           "even for one face; try --precision bf16 or --device cpu")
+                    release_cached_memory(self.restorer.device)
+                    self.batch_size = (len(chunk) + 1) // 2
+                    continue
+                restored += from_tensor(faces, max_value)
         return restored
 
     def detect(self, picture: Picture) -> list[DetectedFace]:
@@ -88,52 +126,61 @@ class FaceRestorePipeline:
                  if np.linalg.norm(f.landmarks[0] - f.landmarks[1]) >= MIN_EYE_DISTANCE]
         return _center_face(faces, *picture.size) if self.only_center_face else faces
 
-    def restore(self, pictures: list[Picture],
-                detections: list[list[DetectedFace]] | None = None) -> list[RestoredPicture]:
-        """Restore every face of every picture; pictures without faces come back only upscaled.
-
-        ``detections`` (one list per picture) skips detection, e.g. for landmarks smoothed over video frames.
-        """
-        size = self.restorer.face_size
-
-        # 1. Detect faces and align each to the template.
+    def prepare(self, pictures: list[Picture],
+                detections: list[list[DetectedFace]] | None = None) -> PreparedBatch:
+        """Detect the faces of ``pictures`` (unless ``detections`` gives them) and align each to the template."""
         started = time.perf_counter()
         results, crops, owners, affines = [], [], [], []
         for index, picture in enumerate(pictures):
             faces = detections[index] if detections is not None else self.detect(picture)
             result = RestoredPicture(picture=picture, faces=faces)
             for face in faces:
-                crop, affine = align_face(picture.bgr, face.landmarks, size)
+                crop, affine = align_face(picture.bgr, face.landmarks, self.restorer.face_size)
                 result.crops.append(crop)
                 crops.append(crop)
                 owners.append(index)
                 affines.append(affine)
             results.append(result)
-        detect_seconds = time.perf_counter() - started
+        return PreparedBatch(results, crops, owners, affines, time.perf_counter() - started)
 
-        # 2. Restore all faces of the batch together (the expensive part).
+    def complete(self, batch: PreparedBatch) -> list[RestoredPicture]:
+        """Restore every face of a prepared batch together, then paste each into its upscaled picture."""
+        results, owners = batch.results, batch.owners
+        pictures = [result.picture for result in results]
+
+        # 1. Restore, grouped by bit depth (the tensors are scaled by each picture's maximum value).
         started = time.perf_counter()
         by_depth: dict[int, list[int]] = {}
         for i, owner in enumerate(owners):
             by_depth.setdefault(pictures[owner].max_value, []).append(i)
-        restored: list[np.ndarray | None] = [None] * len(crops)
+        restored: list[np.ndarray | None] = [None] * len(batch.crops)
         for max_value, indices in by_depth.items():
-            for i, face in zip(indices, self._restore_crops([crops[i] for i in indices], max_value)):
+            for i, face in zip(indices, self._restore_crops([batch.crops[i] for i in indices], max_value)):
                 restored[i] = face
         restore_seconds = time.perf_counter() - started
 
-        # 3. Paste the faces back into the upscaled pictures.
+        # 2. Paste.
         started = time.perf_counter()
-        canvases = [self._upscaled(result.picture) for result in results]
-        for face, owner, affine in zip(restored, owners, affines):
+        canvases = [self._upscaled(picture) for picture in pictures]
+        for face, owner, affine in zip(restored, owners, batch.affines):
             mask = self.parser.blend_mask(face, pictures[owner].max_value) if self.parser else None
             paste_face(canvases[owner], face, affine, self.upscale, blend_mask=mask)
             results[owner].restored.append(_cast_like(face, pictures[owner].bgr))
+        paste_seconds = time.perf_counter() - started
+        count = max(len(results), 1)
         for result, canvas in zip(results, canvases):
             result.picture = self._with_pixels(result.picture, canvas)
-            result.seconds = {"detect": detect_seconds / len(pictures), "restore": restore_seconds / len(pictures),
-                              "paste": (time.perf_counter() - started) / len(pictures)}
+            result.seconds = {"detect": batch.detect_seconds / count, "restore": restore_seconds / count,
+                              "paste": paste_seconds / count}
         return results
+
+    def restore(self, pictures: list[Picture],
+                detections: list[list[DetectedFace]] | None = None) -> list[RestoredPicture]:
+        """Restore every face of every picture; pictures without faces come back only upscaled.
+
+        ``detections`` (one list per picture) skips detection, e.g. for landmarks smoothed over video frames.
+        """
+        return self.complete(self.prepare(pictures, detections))
 
     def restore_aligned(self, pictures: list[Picture]) -> list[RestoredPicture]:
         """Pictures that already are aligned faces: resize to the backend's size, restore, return."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from facefix.errors import FacefixError, InputError
 from facefix.media import InputFile, Picture, is_video, read_image, write_image
-from facefix.pipeline import FaceRestorePipeline, RestoredPicture
+from facefix.pipeline import FaceRestorePipeline, PreparedBatch, RestoredPicture
 
 _FORMAT_EXTENSIONS = {"auto": None, "png": ".png", "jpg": ".jpg"}
 
@@ -81,78 +82,132 @@ def _write_extras(result: RestoredPicture, source: Picture, target: Path, option
         write_image(compare_dir / f"{stem}.png", pair)
 
 
+@dataclass
+class _ImageBatch:
+    """Images restored together: (index into the reports, output path) of each."""
+
+    entries: list[tuple[int, Path]]
+
+
+@dataclass
+class _VideoJob:
+    index: int
+    item: InputFile
+    target: Path
+
+
+def _read_and_prepare(batch: _ImageBatch, items: list[InputFile], pipeline: FaceRestorePipeline,
+                      aligned: bool) -> tuple[list[tuple[int, Path, Picture]], dict[int, str], PreparedBatch | None]:
+    """Decode a batch and detect its faces (runs on the look-ahead thread); unreadable files are
+    returned as errors so that they fail alone."""
+    loaded, errors = [], {}
+    for index, target in batch.entries:
+        try:
+            loaded.append((index, target, read_image(items[index].path)))
+        except FacefixError as exc:
+            errors[index] = str(exc)
+    prepared = None
+    if loaded and not aligned:
+        try:
+            prepared = pipeline.prepare([picture for _, _, picture in loaded])
+        except FacefixError as exc:
+            errors.update({index: str(exc) for index, _, _ in loaded})
+            loaded = []
+    return loaded, errors, prepared
+
+
 def restore_files(items: list[InputFile], pipeline: FaceRestorePipeline, options: OutputOptions, *,
                   images_per_batch: int = 4, on_file_done: Callable[[FileReport, int], None] | None = None,
                   video_handler: Callable[[InputFile, Path, FileReport], None] | None = None) -> list[FileReport]:
     """Restore ``items`` into ``options.output_dir``; one :class:`FileReport` per input, in order.
 
-    ``on_file_done(report, faces)`` is called after each file (for progress bars).
+    ``on_file_done(report, faces)`` is called after each file (for progress bars). While one batch
+    of images is restored, a second thread already decodes the next batch and detects its faces.
     """
     inputs = {item.path.resolve() for item in items}
     claimed: dict[Path, Path] = {}
     reports = [FileReport(input=str(item.path)) for item in items]
-    pending: list[tuple[int, Picture, Path]] = []
 
     def done(index: int, faces: int = 0) -> None:
         if on_file_done:
             on_file_done(reports[index], faces)
 
-    def flush() -> None:
-        if not pending:
-            return
-        started = time.perf_counter()
-        pictures = [picture for _, picture, _ in pending]
-        try:
-            results = (pipeline.restore_aligned(pictures) if options.aligned else pipeline.restore(pictures))
-        except FacefixError as exc:
-            for index, _, _ in pending:
-                reports[index].status, reports[index].error = "failed", str(exc)
-                done(index)
-            pending.clear()
-            return
-        for (index, source, target), result in zip(pending, results):
-            report = reports[index]
-            report.faces = [face.to_json() for face in result.faces]
-            report.seconds = {**result.seconds, "total": (time.perf_counter() - started) / len(pending)}
-            try:
-                if not options.aligned and not result.faces and options.skip_no_face:
-                    report.status = "no-face"
-                else:
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    write_image(target, result.picture)
-                    _write_extras(result, source, target, options)
-                    report.output = str(target)
-                    report.status = "restored" if (result.faces or options.aligned) else "no-face"
-            except FacefixError as exc:
-                report.status, report.error = "failed", str(exc)
-            done(index, len(result.faces) or int(options.aligned))
-        pending.clear()
+    def fail(index: int, message: str) -> None:
+        reports[index].status, reports[index].error = "failed", message
+        done(index)
 
+    # 1. Decide what each input needs, in order: skipped and misdirected files are settled here.
+    jobs: list[_ImageBatch | _VideoJob] = []
     for index, item in enumerate(items):
-        report = reports[index]
         try:
             target = output_path(item, options)
             _check_destination(item, target, inputs, claimed)
-            if target.exists() and not options.overwrite:
-                report.status, report.output = "skipped-existing", str(target)
-                done(index)
-                continue
-            if is_video(item.path):
-                if video_handler is None:
-                    raise InputError(item.path, "videos are not supported by this command")
-                flush()
-                video_handler(item, target, report)
-                done(index, len(report.faces))
-                continue
-            pending.append((index, read_image(item.path), target))
         except FacefixError as exc:
-            report.status, report.error = "failed", str(exc)
-            done(index)
+            fail(index, str(exc))
             continue
-        if len(pending) >= images_per_batch:
-            flush()
-    flush()
+        if target.exists() and not options.overwrite:
+            reports[index].status, reports[index].output = "skipped-existing", str(target)
+            done(index)
+        elif is_video(item.path):
+            if video_handler is None:
+                fail(index, str(InputError(item.path, "videos are not supported by this command")))
+            else:
+                jobs.append(_VideoJob(index, item, target))
+        else:
+            if not jobs or not isinstance(jobs[-1], _ImageBatch) or len(jobs[-1].entries) >= images_per_batch:
+                jobs.append(_ImageBatch([]))
+            jobs[-1].entries.append((index, target))
+
+    def finish(loaded: list[tuple[int, Path, Picture]], errors: dict[int, str], prepared: PreparedBatch | None) -> None:
+        for index, message in errors.items():
+            fail(index, message)
+        if not loaded:
+            return
+        started = time.perf_counter()
+        try:
+            results = (pipeline.restore_aligned([picture for _, _, picture in loaded]) if options.aligned
+                       else pipeline.complete(prepared))
+        except FacefixError as exc:
+            for index, _, _ in loaded:
+                fail(index, str(exc))
+            return
+        for (index, target, source), result in zip(loaded, results):
+            # Detection ran on the look-ahead thread, before ``started``: count it in the file's total.
+            _write_result(reports[index], result, source, target, options,
+                          seconds=(time.perf_counter() - started) / len(loaded) + result.seconds.get("detect", 0.0))
+            done(index, len(result.faces) or int(options.aligned))
+
+    # 2. Run them, decoding and detecting image batch k + 1 while batch k is restored.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="facefix-prepare") as lookahead:
+        upcoming: Future | None = None
+        for position, job in enumerate(jobs):
+            if isinstance(job, _VideoJob):
+                video_handler(job.item, job.target, reports[job.index])
+                done(job.index, len(reports[job.index].faces))
+                continue
+            current = upcoming or lookahead.submit(_read_and_prepare, job, items, pipeline, options.aligned)
+            following = jobs[position + 1] if position + 1 < len(jobs) else None
+            upcoming = (lookahead.submit(_read_and_prepare, following, items, pipeline, options.aligned)
+                        if isinstance(following, _ImageBatch) else None)
+            finish(*current.result())
     return reports
+
+
+def _write_result(report: FileReport, result: RestoredPicture, source: Picture, target: Path,
+                  options: OutputOptions, *, seconds: float) -> None:
+    report.faces = [face.to_json() for face in result.faces]
+    report.seconds = {**result.seconds, "total": seconds}
+    try:
+        if not options.aligned and not result.faces and options.skip_no_face:
+            report.status = "no-face"
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_image(target, result.picture)
+        _write_extras(result, source, target, options)
+        report.output = str(target)
+        report.status = "restored" if (result.faces or options.aligned) else "no-face"
+    except FacefixError as exc:
+        report.status, report.error = "failed", str(exc)
 
 
 def write_report(path: Path, reports: list[FileReport]) -> None:

@@ -76,3 +76,69 @@ def test_restorer_sees_rgb_in_unit_range(restorer):
     tensor = to_tensor([crop], 255, torch.device("cpu"))
     assert tensor[0, 0].min() == 1.0 and tensor[0, 2].max() == 0.0
     assert np.allclose(from_tensor(tensor, 255)[0], crop)
+
+
+class _SmallMemoryRestorer(BrightenRestorer):
+    """Runs out of device memory for batches larger than ``limit`` faces, like a small GPU."""
+
+    limit = 2
+
+    def restore(self, faces: torch.Tensor) -> torch.Tensor:
+        self.batches = [*getattr(self, "batches", []), faces.shape[0]]
+        if faces.shape[0] > self.limit:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return super().restore(faces)
+
+
+def _crops(count: int) -> list[np.ndarray]:
+    return [np.full((64, 64, 3), 10 * i, np.uint8) for i in range(count)]
+
+
+def test_out_of_memory_halves_the_batch_and_keeps_the_smaller_size():
+    restorer = _SmallMemoryRestorer.load()
+    pipeline = FaceRestorePipeline(restorer, None, batch_size=8)
+    restored = pipeline._restore_crops(_crops(7), 255)
+    # Every face came back once, in order.
+    expected = [(10 * i / 255 * 0.5 + 0.5) * 255 for i in range(7)]
+    assert np.allclose([face.mean() for face in restored], expected, atol=1e-3)
+    assert restorer.batches == [7, 4, 2, 2, 2, 1] and pipeline.batch_size == 2
+
+
+def test_out_of_memory_for_a_single_face_is_a_one_line_error():
+    from facefix.errors import FacefixError
+
+    restorer = _SmallMemoryRestorer.load()
+    restorer.limit = 0
+    with pytest.raises(FacefixError, match="out of memory .* even for one face"):
+        FaceRestorePipeline(restorer, None, batch_size=4)._restore_crops(_crops(3), 255)
+
+
+def test_other_errors_of_the_restorer_are_not_taken_for_out_of_memory():
+    class Broken(BrightenRestorer):
+        def restore(self, faces):
+            raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    with pytest.raises(RuntimeError, match="shapes"):
+        FaceRestorePipeline(Broken.load(), None, batch_size=4)._restore_crops(_crops(2), 255)
+
+
+def test_unreadable_file_fails_alone_while_the_next_batch_is_prepared_ahead(detector, restorer, tmp_path):
+    import shutil
+
+    from facefix.media import expand_inputs
+    from facefix.runner import OutputOptions, restore_files
+
+    source = shared_path("data", "real", "CodeFormer", "inputs", "whole_imgs")
+    for name in ("00.jpg", "03.jpg", "04.jpg"):
+        shutil.copy(source / name, tmp_path / name)
+    (tmp_path / "01_broken.jpg").write_bytes(b"not a jpeg")
+    items, _ = expand_inputs([str(tmp_path)], recursive=False)
+    pipeline = FaceRestorePipeline(restorer, detector)
+    done = []
+    reports = restore_files(items, pipeline, OutputOptions(output_dir=tmp_path / "out"), images_per_batch=2,
+                            on_file_done=lambda report, faces: done.append(report.input))
+    assert [r.status for r in reports] == ["restored", "failed", "restored", "restored"]
+    assert "01_broken.jpg" in reports[1].error
+    assert sorted(done) == sorted(r.input for r in reports)
+    for report in (reports[0], reports[2], reports[3]):
+        assert report.faces and read_image(report.output).bgr.shape == read_image(report.input).bgr.shape

@@ -1,4 +1,4 @@
-"""`facefix bench`: how fast a backend restores faces on this machine."""
+"""`facefix bench`: how fast a backend restores faces on this machine, alone and in the whole pipeline."""
 
 from __future__ import annotations
 
@@ -9,11 +9,28 @@ from rich.console import Console
 from rich.table import Table
 
 from facefix.backends import RestoreOptions, backend_class
-from facefix.bench import ROW_HEADERS, bench_restorer, results_to_json
-from facefix.commands.options import Backend, BackendOpt, DeviceOpt, Precision, WeightsOpt
-from facefix.console import console
-from facefix.device import resolve_device, resolve_dtype
+from facefix.bench import ROW_HEADERS, bench_pipeline, bench_restorer, results_to_json
+from facefix.commands.options import (
+    Backend,
+    BackendOpt,
+    Detector,
+    DetectorOpt,
+    DetectorWeightsOpt,
+    DeviceOpt,
+    Precision,
+    WeightsOpt,
+)
+from facefix.console import console, error
+from facefix.device import (
+    compile_restorer,
+    keep_freed_cpu_memory,
+    resolve_device,
+    resolve_dtype,
+)
 from facefix.errors import FacefixError
+from facefix.face.detect import load_detector
+from facefix.media import expand_inputs
+from facefix.pipeline import FaceRestorePipeline
 
 
 def _parse_batch_sizes(text: str) -> list[int]:
@@ -26,33 +43,67 @@ def _parse_batch_sizes(text: str) -> list[int]:
     return sizes
 
 
+def _build_restorer(cls, weights: str | None, size: int | None, **kwargs):
+    if weights is not None:
+        if size is not None:
+            raise FacefixError("--size applies to random weights only; the face size of --weights is fixed")
+        return cls.load(weights, **kwargs)
+    try:
+        return cls.from_config({"out_size": size} if size else None, **kwargs)
+    except TypeError:
+        raise FacefixError(f"--size: the {cls.name} backend cannot be built at another size") from None
+
+
 def bench(
     backend: BackendOpt = Backend("fusion"),
     weights: WeightsOpt = None,
+    size: Annotated[int | None, typer.Option("--size", min=16, help="Face size of the random-weight network "
+                                             "(default: the backend's).")] = None,
     batch_sizes: Annotated[str, typer.Option("--batch-sizes", help="Comma-separated batch sizes.")] = "1,8,32",
     precisions: Annotated[list[Precision], typer.Option("--precision", help="Repeat for several.")] = [Precision.fp32],  # noqa: B006
     device: DeviceOpt = "auto",
+    compile_network: Annotated[bool, typer.Option("--compile", help="torch.compile the network first "
+                                                  "(the first calls then take minutes).")] = False,
+    pipeline_inputs: Annotated[list[str] | None, typer.Option(
+        "--pipeline", help="Also time the whole pipeline (decode, detect, restore, paste, encode) on these "
+        "photos, folders or videos; repeat for several.")] = None,
+    detector: DetectorOpt = Detector("retinaface_resnet50"),
+    detector_weights: DetectorWeightsOpt = None,
+    upscale: Annotated[float, typer.Option("--upscale", "-s", min=1, max=8, help="Pipeline upscale.")] = 1,
     min_seconds: Annotated[float, typer.Option("--min-seconds", help="Time each setting at least this long.")] = 2.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")] = False,
 ) -> None:
-    """Measure per-face latency, faces/s and peak memory of a backend's network.
+    """Measure per-face latency, faces/s and peak memory of a backend's network (and of the pipeline).
 
     Without --weights the real architecture runs with random weights, so nothing is downloaded.
     """
     cls = backend_class(backend.value)
     torch_device = resolve_device(getattr(device, "value", device))
+    sizes = _parse_batch_sizes(batch_sizes)
+    if torch_device.type == "cpu":
+        keep_freed_cpu_memory()  # as `facefix restore` runs (its pipeline sets it)
+    items = []
+    if pipeline_inputs:
+        items, problems = expand_inputs(pipeline_inputs, recursive=False)
+        for problem in problems:
+            error(problem)
+        if problems or not items:
+            raise typer.Exit(1)
+    face_detector = load_detector(detector.value, detector_weights, torch_device) if items else None
     results = []
     for precision in precisions:
-        dtype = resolve_dtype(precision.value)
-        options = RestoreOptions()
-        if weights is None:
-            restorer = cls.from_config(None, device=torch_device, dtype=dtype, options=options)
-        else:
-            restorer = cls.load(weights, device=torch_device, dtype=dtype, options=options)
-        for batch_size in _parse_batch_sizes(batch_sizes):
+        restorer = _build_restorer(cls, weights, size, device=torch_device, dtype=resolve_dtype(precision.value),
+                                   options=RestoreOptions())
+        if compile_network:
+            compile_restorer(restorer)
+        for batch_size in sizes:
             console.print(f"[dim]{backend.value} {precision.value} batch {batch_size} on {torch_device}...[/]")
             results.append(bench_restorer(restorer, batch_size=batch_size, precision=precision.value,
                                           min_seconds=min_seconds))
+            if items:
+                pipeline = FaceRestorePipeline(restorer, face_detector, upscale=upscale, batch_size=batch_size)
+                results.append(bench_pipeline(pipeline, items, precision=precision.value,
+                                              images_per_batch=batch_size, min_seconds=min_seconds))
     if as_json:
         typer.echo(results_to_json(results))
         return
@@ -60,3 +111,7 @@ def bench(
     for result in results:
         table.add_row(*result.as_row())
     Console().print(table)
+    for result in results:
+        if result.scope == "pipeline":
+            stages = ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds in result.seconds.items())
+            console.print(f"pipeline batch {result.batch_size}: {result.faces} faces per pass; {stages}")

@@ -65,9 +65,9 @@ class StyleConv(nn.Module):
         self.bias = nn.Parameter(torch.zeros(1, out_channels, 1, 1))
 
     def forward(self, x: torch.Tensor, style: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        out = self.modulated_conv(x, style) * math.sqrt(2)
-        out = out + self.weight * noise + self.bias
-        return F.leaky_relu(out, 0.2)
+        out = self.modulated_conv(x, style).mul_(math.sqrt(2))
+        out = out.add_(self.weight * noise).add_(self.bias)
+        return F.leaky_relu_(out, 0.2)
 
 
 class ToRGB(nn.Module):
@@ -79,9 +79,9 @@ class ToRGB(nn.Module):
         self.bias = nn.Parameter(torch.zeros(1, 3, 1, 1))
 
     def forward(self, x: torch.Tensor, style: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
-        out = self.modulated_conv(x, style) + self.bias
+        out = self.modulated_conv(x, style).add_(self.bias)
         if skip is not None:
-            out = out + F.interpolate(skip, scale_factor=2, mode="bilinear", align_corners=False)
+            out = out.add_(F.interpolate(skip, scale_factor=2, mode="bilinear", align_corners=False))
         return out
 
 

@@ -86,9 +86,9 @@ class ResBlock(nn.Module):
         self.scale = scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.leaky_relu(self.conv1(x), 0.2)
+        out = F.leaky_relu_(self.conv1(x), 0.2)
         out = F.interpolate(out, scale_factor=self.scale, mode="bilinear", align_corners=False)
-        out = F.leaky_relu(self.conv2(out), 0.2)
+        out = F.leaky_relu_(self.conv2(out), 0.2)
         skip = self.skip(F.interpolate(x, scale_factor=self.scale, mode="bilinear", align_corners=False))
         return out + skip
 
@@ -139,12 +139,12 @@ class FusionGFPGAN(nn.Module):
                 return_rgb: bool = False) -> FusionOutput:
         """``x``: RGB in [-1, 1], (B, 3, out_size, out_size). ``fidelity`` in [0, 1] (1 = GFPGAN)."""
         # 1. Encoder down to 4x4, and the W+ code.
-        feat = F.leaky_relu(self.conv_body_first(x), 0.2)
+        feat = F.leaky_relu_(self.conv_body_first(x), 0.2)
         skips = []
         for block in self.conv_body_down:
             feat = block(feat)
             skips.insert(0, feat)
-        feat = F.leaky_relu(self.final_conv(feat), 0.2)
+        feat = F.leaky_relu_(self.final_conv(feat), 0.2)
         style_code = self.final_linear(feat.flatten(1)).view(x.shape[0], self.num_latent, -1)
 
         # 2. Decoder features and the SFT conditions.
