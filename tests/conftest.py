@@ -35,6 +35,15 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture
+def light_losses():
+    """Narrow random VGG-19 and ArcFace stand-ins while the test runs (see helpers.training)."""
+    from helpers.training import light_loss_networks
+
+    with light_loss_networks():
+        yield
+
+
+@pytest.fixture
 def rng():
     return np.random.default_rng(0)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import shared_path
-from helpers.training import light_loss_networks, tiny_trainer, write_tiny_faces
+from helpers.training import tiny_trainer, write_tiny_faces
 
 from facefix import hub
 from facefix.train.recipes import RECIPES, recipe_class
@@ -17,10 +17,7 @@ from facefix.train.recipes import RECIPES, recipe_class
 SETTINGS = {"size": 32, "batch_size": 4, "max_steps": 3, "checkpoint_every": 1}
 
 
-@pytest.fixture(autouse=True)
-def _light_losses():
-    with light_loss_networks():
-        yield
+pytestmark = pytest.mark.usefixtures("light_losses")
 
 
 def _assert_resume_is_exact(method: str, faces, tmp_path) -> None:

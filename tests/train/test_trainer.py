@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers.training import light_loss_networks, tiny_trainer, write_tiny_faces
+from helpers.training import tiny_trainer, write_tiny_faces
 
 from facefix.backends.fusion.training import FusionRecipe
 from facefix.errors import FacefixError
@@ -16,10 +16,7 @@ from facefix.train.distributed import DistributedContext
 from facefix.train.loop import Trainer
 
 
-@pytest.fixture(autouse=True)
-def _light_losses():
-    with light_loss_networks():
-        yield
+pytestmark = pytest.mark.usefixtures("light_losses")
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from helpers.training import light_loss_networks, tiny_trainer, write_tiny_faces
+from helpers.training import tiny_trainer, write_tiny_faces
 
 from facefix import hub
 from facefix.backends import BACKENDS, RestoreOptions
@@ -23,10 +23,7 @@ from facefix.train.validation import Validator, to_uint8_bgr
 SIZE = 32
 
 
-@pytest.fixture(autouse=True)
-def _light_losses():
-    with light_loss_networks():
-        yield
+pytestmark = pytest.mark.usefixtures("light_losses")
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from helpers.training import light_loss_networks, tiny_trainer, write_tiny_faces
+from helpers.training import tiny_trainer, write_tiny_faces
 from typer.testing import CliRunner
 
 from facefix.backends.mmrb import MMRBRestorer
@@ -16,10 +16,7 @@ from facefix.cli import app
 from facefix.train.loop import Trainer
 
 
-@pytest.fixture(autouse=True)
-def _light_losses():
-    with light_loss_networks():
-        yield
+pytestmark = pytest.mark.usefixtures("light_losses")
 
 
 @pytest.fixture(scope="module")
