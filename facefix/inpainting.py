@@ -17,6 +17,7 @@ import torch
 from facefix.backends.base import Inpainter
 from facefix.face.align import align_face
 from facefix.face.detect import FaceDetector
+from facefix.face.masks import mask_at_size
 from facefix.face.paste import inverse_affine
 from facefix.media import Picture
 from facefix.pipeline import from_tensor, to_tensor
@@ -29,13 +30,13 @@ class InpaintResult:
     unfilled: int    # hole pixels outside every face crop, left as they were
 
 
-def _composite(source: np.ndarray, filled: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def composite(source: np.ndarray, filled: np.ndarray, mask: np.ndarray) -> np.ndarray:
     info = np.iinfo(source.dtype)
     filled = np.clip(np.rint(filled), info.min, info.max).astype(source.dtype)
     return np.where(mask[..., None].astype(bool), filled, source)
 
 
-def _inpaint_crops(inpainter: Inpainter, crops: list[np.ndarray], masks: list[np.ndarray],
+def inpaint_crops(inpainter: Inpainter, crops: list[np.ndarray], masks: list[np.ndarray],
                    max_value: float) -> list[np.ndarray]:
     faces = to_tensor(crops, max_value, inpainter.device)
     holes = torch.from_numpy(np.stack(masks).astype(np.float32))[:, None].to(inpainter.device)
@@ -48,12 +49,10 @@ def inpaint_aligned(inpainter: Inpainter, picture: Picture, mask: np.ndarray) ->
     height, width = picture.bgr.shape[:2]
     crop = cv2.resize(picture.bgr, (size, size), interpolation=cv2.INTER_AREA) if (height, width) != (size, size) \
         else picture.bgr
-    # a model pixel is a hole if any part of it is: the hole is never missed at the smaller size
-    small_mask = (cv2.resize(mask.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
-    (face,) = _inpaint_crops(inpainter, [crop], [small_mask], picture.max_value)
+    (face,) = inpaint_crops(inpainter, [crop], [mask_at_size(mask, size)], picture.max_value)
     if (height, width) != (size, size):
         face = cv2.resize(face, (width, height), interpolation=cv2.INTER_CUBIC)
-    pixels = _composite(picture.bgr, face, mask)
+    pixels = composite(picture.bgr, face, mask)
     return InpaintResult(Picture(pixels, picture.alpha, picture.grayscale, picture.format), int(mask.any()), 0)
 
 
@@ -72,7 +71,7 @@ def inpaint_photo(inpainter: Inpainter, detector: FaceDetector, picture: Picture
     canvas = picture.bgr.astype(np.float32)
     covered = np.zeros((height, width), bool)
     if crops:
-        for face, affine in zip(_inpaint_crops(inpainter, crops, crop_masks, picture.max_value), affines):
+        for face, affine in zip(inpaint_crops(inpainter, crops, crop_masks, picture.max_value), affines):
             inverse = inverse_affine(affine, 1.0)
             warped = cv2.warpAffine(face, inverse, (width, height), flags=cv2.INTER_LINEAR)
             inside = cv2.warpAffine(np.ones((size, size), np.float32), inverse, (width, height)) > 0.999
@@ -80,6 +79,6 @@ def inpaint_photo(inpainter: Inpainter, detector: FaceDetector, picture: Picture
             canvas[take] = warped[take]
             covered |= inside
     hole = mask.astype(bool)
-    pixels = _composite(picture.bgr, canvas, mask)
+    pixels = composite(picture.bgr, canvas, mask)
     return InpaintResult(Picture(pixels, picture.alpha, picture.grayscale, picture.format), len(crops),
                          int((hole & ~covered).sum()))

@@ -16,7 +16,7 @@ from facefix.console import console, error, progress, warn
 from facefix.device import resolve_device, resolve_dtype
 from facefix.errors import FacefixError, InputError
 from facefix.face.detect import load_detector
-from facefix.face.masks import center_mask, random_mask, read_mask, white_mask
+from facefix.face.masks import center_mask, find_mask_file, random_mask, read_mask, white_mask
 from facefix.inpainting import inpaint_aligned, inpaint_photo
 from facefix.media import expand_inputs, is_video, read_image, write_image
 
@@ -33,10 +33,10 @@ def _mask_for(spec: str, path: Path, bgr: np.ndarray, index: int, seed: int | No
         return random_mask(np.random.default_rng([seed or 0, index]), height, width)
     source = Path(spec)
     if source.is_dir():
-        matches = sorted(source.glob(f"{path.stem}.*"))
-        if not matches:
+        found = find_mask_file(source, path)
+        if found is None:
             raise InputError(path, f"no mask named {path.stem}.* in {source}")
-        source = matches[0]
+        source = found
     try:
         return read_mask(source, (height, width))
     except ValueError as exc:

@@ -20,11 +20,11 @@ import numpy as np
 import torch
 
 from facefix.backends.base import Inpainter
-from facefix.face.masks import center_mask, random_mask, read_mask, white_mask
 from facefix.console import progress
 from facefix.errors import FacefixError
 from facefix.eval.runner import Sample, read_bgr
-from facefix.pipeline import from_tensor, to_tensor
+from facefix.face.masks import center_mask, find_mask_file, mask_at_size, random_mask, read_mask, white_mask
+from facefix.inpainting import composite, inpaint_crops
 
 #: random mask of image ``i`` is drawn from ``default_rng([MASK_SEED, i])``
 MASK_SEED = 2025
@@ -33,24 +33,17 @@ GENERATED_MASKS = ("center", "random")
 HOLE_VALUE = 255
 
 
-def _to_size(mask: np.ndarray, size: int) -> np.ndarray:
-    """A model pixel is a hole if any part of it is, so no hole pixel is lost when shrinking."""
-    if mask.shape == (size, size):
-        return mask
-    return (cv2.resize(mask.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
-
-
 def _mask_from_file(spec: Path, source: Path) -> np.ndarray:
-    matches = sorted(spec.glob(f"{source.stem}.*"))
-    if not matches:
+    found = find_mask_file(spec, source)
+    if found is None:
         raise FacefixError(f"{source}: no mask named {source.stem}.* in {spec}")
     image = cv2.imread(str(source), cv2.IMREAD_COLOR)
     if image is None:
         raise FacefixError(f"{source}: cannot read this image")
     try:
-        return read_mask(matches[0], image.shape[:2])
+        return read_mask(found, image.shape[:2])
     except ValueError as exc:
-        raise FacefixError(f"{matches[0]}: {exc}") from None
+        raise FacefixError(f"{found}: {exc}") from None
 
 
 def make_mask(spec: str, index: int, size: int, source: Path) -> np.ndarray:
@@ -61,8 +54,8 @@ def make_mask(spec: str, index: int, size: int, source: Path) -> np.ndarray:
         return random_mask(np.random.default_rng([MASK_SEED, index]), size, size)
     if spec == "white":
         original = read_bgr(source)
-        return _to_size(white_mask(original), size)
-    return _to_size(_mask_from_file(Path(spec), source), size)
+        return mask_at_size(white_mask(original), size)
+    return mask_at_size(_mask_from_file(Path(spec), source), size)
 
 
 def check_mask_spec(spec: str, has_gt: bool) -> None:
@@ -102,9 +95,7 @@ def inpaint_samples(inpainter: Inpainter, samples: list[Sample], masks: list[np.
         task = bar.add_task("inpainting faces", total=len(samples), status="")
         for start in range(0, len(samples), batch_size):
             chunk, holes = samples[start:start + batch_size], masks[start:start + batch_size]
-            faces = to_tensor([s.input for s in chunk], 255, inpainter.device)
-            hole_tensor = torch.from_numpy(np.stack(holes).astype(np.float32))[:, None].to(inpainter.device)
-            for sample, hole, filled in zip(chunk, holes, from_tensor(inpainter.inpaint(faces, hole_tensor), 255)):
-                filled = np.clip(np.rint(filled), 0, 255).astype(np.uint8)
-                sample.output = np.where(hole[..., None].astype(bool), filled, sample.input)
+            filled = inpaint_crops(inpainter, [sample.input for sample in chunk], holes, 255)
+            for sample, hole, face in zip(chunk, holes, filled):
+                sample.output = composite(sample.input, face, hole)
             bar.advance(task, len(chunk))

@@ -8,6 +8,8 @@ a ``numpy.random.Generator`` so a mask is a pure function of its seed.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 
@@ -70,3 +72,16 @@ def read_mask(path, shape: tuple[int, int]) -> np.ndarray:
     if mask.shape != shape:
         mask = cv2.resize(mask, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
     return mask
+
+
+def mask_at_size(mask: np.ndarray, size: int) -> np.ndarray:
+    """``mask`` at ``size`` x ``size``: a pixel there is a hole if any part of it is, so no hole is lost."""
+    if mask.shape == (size, size):
+        return mask
+    return (cv2.resize(mask.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
+
+
+def find_mask_file(folder: Path, image: Path) -> Path | None:
+    """The mask in ``folder`` named like ``image`` (any extension), or None."""
+    matches = sorted(Path(folder).glob(f"{Path(image).stem}.*"))
+    return matches[0] if matches else None
