@@ -18,6 +18,10 @@ count, and the medians are printed. Three networks are timed:
 * ``facefix-gfpgan``: ``FusionGFPGAN`` without fusion blocks, i.e. the same network;
 * ``facefix-fusion``: the fusion backend as shipped (three feature-fusion blocks, here at their identity
   initialisation), to show what the extra blocks cost.
+
+facefix's networks run in the memory format ``facefix restore`` uses on the CPU (channels-last, see
+:meth:`Restorer.memory_format_on`; ``--nchw`` times them in NCHW instead); upstream's runs
+in NCHW as GFPGAN's script does.
 """
 
 from __future__ import annotations
@@ -33,9 +37,9 @@ from pathlib import Path
 
 import torch
 
-from facefix.backends.fusion import FusionConfig, FusionGFPGAN
+from facefix.backends.fusion import FusionConfig, FusionGFPGAN, FusionRestorer
 from facefix.bench import medians, time_interleaved
-from facefix.device import resolve_dtype
+from facefix.device import resolve_dtype, to_memory_format
 
 UPSTREAM_FILES = ("gfpganv1_clean_arch.py", "stylegan2_clean_arch.py")
 #: GFPGANv1Clean arguments of the v1.3/v1.4 release (GFPGANer's "clean" arch)
@@ -107,7 +111,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="timed calls of each network, interleaved")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the raw times here")
+    parser.add_argument("--nchw", action="store_true", help="run facefix's networks in NCHW too")
     args = parser.parse_args()
+    layout = torch.contiguous_format if args.nchw else FusionRestorer.memory_format_on(torch.device("cpu"))
 
     torch.set_num_threads(args.threads)
     theirs, same, fusion = build_pair(import_upstream(args.gfpgan_src), args.seed)
@@ -118,17 +124,20 @@ def main() -> None:
         dtype = resolve_dtype(precision)
         for network in (theirs, same, fusion):
             network.to(dtype)
+        for network in (same, fusion):
+            to_memory_format(network, layout)
         noise = same.stylegan_decoder.noise_maps(1, None, False)
         for batch in (int(b) for b in args.batch_sizes.split(",")):
             x = torch.rand(batch, 3, 512, 512, generator=torch.Generator().manual_seed(batch)).mul(2).sub(1).to(dtype)
+            ours = x.contiguous(memory_format=layout)
             with torch.inference_mode():
                 reference = theirs(x, return_rgb=False, randomize_noise=False)[0].float()
-                difference = {name: (net(x, noise=noise).image.float() - reference).abs().max().item()
+                difference = {name: (net(ours, noise=noise).image.float() - reference).abs().max().item()
                               for name, net in (("facefix-gfpgan", same), ("facefix-fusion", fusion))}
                 times = time_interleaved({
                     "gfpgan": lambda x=x: theirs(x, return_rgb=False, randomize_noise=False),
-                    "facefix-gfpgan": lambda x=x, noise=noise: same(x, noise=noise),
-                    "facefix-fusion": lambda x=x, noise=noise: fusion(x, noise=noise),
+                    "facefix-gfpgan": lambda x=ours, noise=noise: same(x, noise=noise),
+                    "facefix-fusion": lambda x=ours, noise=noise: fusion(x, noise=noise),
                 }, rounds=args.rounds)
             per_face = {name: value / batch for name, value in medians(times).items()}
             rows.append({"precision": precision, "batch": batch, "seconds_per_face": per_face,

@@ -4,6 +4,8 @@ The pipeline only knows the :class:`~facefix.backends.base.Restorer` interface: 
 backend it drives. Faces from every picture of a batch go through the restorer together, in chunks of
 ``batch_size``; a chunk that runs out of device memory is split in half and the smaller size is kept
 for the rest of the run, so a too-large ``--batch-size`` slows a run down instead of failing it.
+``batch_size=None`` (``--batch-size auto``) restores the first face alone, measures the memory it
+took, and sizes the chunks from the device's free memory (:func:`~facefix.device.batch_size_for`).
 
 :meth:`FaceRestorePipeline.restore` is :meth:`~FaceRestorePipeline.prepare` (detect and align, CPU)
 followed by :meth:`~FaceRestorePipeline.complete` (restore and paste); the runner calls them on
@@ -21,6 +23,8 @@ import torch
 
 from facefix.backends.base import Restorer
 from facefix.device import (
+    MemoryUse,
+    batch_size_for,
     is_out_of_memory,
     keep_freed_cpu_memory,
     release_cached_memory,
@@ -87,7 +91,7 @@ class FaceRestorePipeline:
     """Restores every face in whole pictures (or aligned face crops) with one restorer."""
 
     def __init__(self, restorer: Restorer, detector: FaceDetector | None, *, upscale: float = 1,
-                 only_center_face: bool = False, batch_size: int = 4, parser: FaceParser | None = None):
+                 only_center_face: bool = False, batch_size: int | None = 4, parser: FaceParser | None = None):
         self.restorer = restorer
         self.detector = detector
         self.parser = parser
@@ -101,9 +105,11 @@ class FaceRestorePipeline:
         restored: list[np.ndarray] = []
         with torch.inference_mode():
             while len(restored) < len(crops):
-                chunk = crops[len(restored):len(restored) + self.batch_size]
+                probing = self.batch_size is None  # --batch-size auto: one face first, to see what it takes
+                chunk = crops[len(restored):len(restored) + (self.batch_size or 1)]
                 try:
-                    faces = self.restorer.restore(to_tensor(chunk, max_value, self.restorer.device))
+                    with MemoryUse(self.restorer.device) as memory:
+                        faces = self.restorer.restore(to_tensor(chunk, max_value, self.restorer.device))
                 except Exception as exc:
                     if not is_out_of_memory(exc):
                         raise
@@ -116,6 +122,8 @@ class FaceRestorePipeline:
                     release_cached_memory(self.restorer.device)
                     self.batch_size = (len(chunk) + 1) // 2
                     continue
+                if probing:
+                    self.batch_size = batch_size_for(self.restorer.device, memory.bytes)
                 restored += from_tensor(faces, max_value)
         return restored
 

@@ -7,6 +7,7 @@ complete (atomic rename), and complete outputs are skipped, so the rerun finishe
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -16,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from facefix.concurrency import BackgroundWorker
 from facefix.errors import FacefixError, InputError
 from facefix.media import InputFile, Picture, is_video, read_image, write_image
 from facefix.pipeline import FaceRestorePipeline, PreparedBatch, RestoredPicture
@@ -121,16 +123,21 @@ def restore_files(items: list[InputFile], pipeline: FaceRestorePipeline, options
                   video_handler: Callable[[InputFile, Path, FileReport], None] | None = None) -> list[FileReport]:
     """Restore ``items`` into ``options.output_dir``; one :class:`FileReport` per input, in order.
 
-    ``on_file_done(report, faces)`` is called after each file (for progress bars). While one batch
-    of images is restored, a second thread already decodes the next batch and detects its faces.
+    ``on_file_done(report, faces)`` is called after each file (for progress bars), never twice at the
+    same time, but not always from the calling thread. While one batch of images is restored, a
+    second thread already decodes the next batch and detects its faces, and a third encodes and
+    writes the previous one. Every output is written (or has failed) when this returns.
     """
     inputs = {item.path.resolve() for item in items}
     claimed: dict[Path, Path] = {}
     reports = [FileReport(input=str(item.path)) for item in items]
+    one_at_a_time = threading.Lock()
 
     def done(index: int, faces: int = 0) -> None:
+        # The writer thread reports its files too; the lock spares callbacks their own locking.
         if on_file_done:
-            on_file_done(reports[index], faces)
+            with one_at_a_time:
+                on_file_done(reports[index], faces)
 
     def fail(index: int, message: str) -> None:
         reports[index].status, reports[index].error = "failed", message
@@ -158,7 +165,15 @@ def restore_files(items: list[InputFile], pipeline: FaceRestorePipeline, options
                 jobs.append(_ImageBatch([]))
             jobs[-1].entries.append((index, target))
 
-    def finish(loaded: list[tuple[int, Path, Picture]], errors: dict[int, str], prepared: PreparedBatch | None) -> None:
+    def write(loaded: list[tuple[int, Path, Picture]], results: list[RestoredPicture], seconds: float) -> None:
+        for (index, target, source), result in zip(loaded, results):
+            # Detection ran on the look-ahead thread: count it in the file's total.
+            _write_result(reports[index], result, source, target, options,
+                          seconds=seconds + result.seconds.get("detect", 0.0))
+            done(index, len(result.faces) or int(options.aligned))
+
+    def finish(writer: BackgroundWorker, loaded: list[tuple[int, Path, Picture]], errors: dict[int, str],
+               prepared: PreparedBatch | None) -> None:
         for index, message in errors.items():
             fail(index, message)
         if not loaded:
@@ -171,14 +186,12 @@ def restore_files(items: list[InputFile], pipeline: FaceRestorePipeline, options
             for index, _, _ in loaded:
                 fail(index, str(exc))
             return
-        for (index, target, source), result in zip(loaded, results):
-            # Detection ran on the look-ahead thread, before ``started``: count it in the file's total.
-            _write_result(reports[index], result, source, target, options,
-                          seconds=(time.perf_counter() - started) / len(loaded) + result.seconds.get("detect", 0.0))
-            done(index, len(result.faces) or int(options.aligned))
+        writer.submit(write, loaded, results, (time.perf_counter() - started) / len(loaded))
 
-    # 2. Run them, decoding and detecting image batch k + 1 while batch k is restored.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="facefix-prepare") as lookahead:
+    # 2. Run them: while image batch k is restored, batch k + 1 is decoded and its faces detected, and
+    #    batch k - 1 is encoded and written. Leaving the block waits for the writes, even on an exception.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="facefix-prepare") as lookahead, \
+            BackgroundWorker("facefix-write") as writer:
         upcoming: Future | None = None
         for position, job in enumerate(jobs):
             if isinstance(job, _VideoJob):
@@ -189,7 +202,7 @@ def restore_files(items: list[InputFile], pipeline: FaceRestorePipeline, options
             following = jobs[position + 1] if position + 1 < len(jobs) else None
             upcoming = (lookahead.submit(_read_and_prepare, following, items, pipeline, options.aligned)
                         if isinstance(following, _ImageBatch) else None)
-            finish(*current.result())
+            finish(writer, *current.result())
     return reports
 
 
@@ -197,10 +210,11 @@ def _write_result(report: FileReport, result: RestoredPicture, source: Picture, 
                   options: OutputOptions, *, seconds: float) -> None:
     report.faces = [face.to_json() for face in result.faces]
     report.seconds = {**result.seconds, "total": seconds}
+    if not options.aligned and not result.faces and options.skip_no_face:
+        report.status = "no-face"
+        return
+    started = time.perf_counter()
     try:
-        if not options.aligned and not result.faces and options.skip_no_face:
-            report.status = "no-face"
-            return
         target.parent.mkdir(parents=True, exist_ok=True)
         write_image(target, result.picture)
         _write_extras(result, source, target, options)
@@ -208,6 +222,8 @@ def _write_result(report: FileReport, result: RestoredPicture, source: Picture, 
         report.status = "restored" if (result.faces or options.aligned) else "no-face"
     except FacefixError as exc:
         report.status, report.error = "failed", str(exc)
+    report.seconds["write"] = time.perf_counter() - started
+    report.seconds["total"] += report.seconds["write"]
 
 
 def write_report(path: Path, reports: list[FileReport]) -> None:

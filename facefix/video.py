@@ -3,17 +3,23 @@
 Frames are streamed, a small batch at a time, never the whole video. Landmarks are smoothed across
 frames (faces matched by box overlap) so restored faces do not jitter; frames without faces pass
 through untouched. The output is written under a temporary name and renamed when complete.
+
+While one batch is restored, a look-ahead thread decodes the next batch and finds its faces, and an
+encoder thread feeds the previous one to ffmpeg.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
 import imageio_ffmpeg
 import numpy as np
 
+from facefix.concurrency import BackgroundWorker
 from facefix.errors import InputError
 from facefix.face.detect import DetectedFace
 from facefix.media import Picture
@@ -59,6 +65,26 @@ def _open(path: Path):
     return frames, meta
 
 
+def _next_batch(frames, size: tuple[int, int], count: int, pipeline,
+                smoother: LandmarkSmoother) -> tuple[list[Picture], list[list[DetectedFace]]]:
+    """Decode up to ``count`` frames and find their faces. One batch at a time runs, so the smoother
+    still sees every frame in order."""
+    width, height = size
+    batch = []
+    for raw in itertools.islice(frames, count):
+        rgb = np.frombuffer(raw, np.uint8).reshape(height, width, 3)
+        batch.append(Picture(np.ascontiguousarray(rgb[..., ::-1]), None, False, "frame"))
+    return batch, [smoother(pipeline.detect(picture)) for picture in batch]
+
+
+def _encode(writer, pictures: list[Picture], target: Path) -> None:
+    try:
+        for picture in pictures:
+            writer.send(np.ascontiguousarray(picture.bgr[..., ::-1]))
+    except OSError as exc:  # ffmpeg quit: imageio-ffmpeg puts its error first, then the command line
+        raise InputError(target, f"cannot encode this video ({str(exc).splitlines()[0]})") from None
+
+
 def restore_video(path: Path, target: Path, pipeline, report, bar=None, *, frames_per_batch: int = 8) -> None:
     """Restore every frame of ``path`` into ``target`` (same container, fps and audio)."""
     frames, meta = _open(path)
@@ -78,22 +104,24 @@ def restore_video(path: Path, target: Path, pipeline, report, bar=None, *, frame
     task = bar.add_task(f"  {path.name}", total=total, status="") if bar is not None else None
     faces_found = frames_with_faces = count = 0
     try:
-        batch: list[Picture] = []
-        for raw in _frames_then_end(frames):
-            if raw is not None:
-                rgb = np.frombuffer(raw, np.uint8).reshape(height, width, 3)
-                batch.append(Picture(np.ascontiguousarray(rgb[..., ::-1]), None, False, "frame"))
-            if batch and (raw is None or len(batch) == frames_per_batch):
-                detections = [smoother(pipeline.detect(picture)) for picture in batch]
-                for result in pipeline.restore(batch, detections=detections):
-                    writer.send(np.ascontiguousarray(result.picture.bgr[..., ::-1]).tobytes())
-                    faces_found += len(result.faces)
-                    frames_with_faces += bool(result.faces)
-                count += len(batch)
+        # One restored batch waits for the encoder at most: that is enough to overlap, and frames are big.
+        with BackgroundWorker("facefix-encode", pending=1, discard_on_error=True) as encoder, \
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="facefix-prepare") as lookahead:
+            def read_ahead():
+                return lookahead.submit(_next_batch, frames, (width, height), frames_per_batch, pipeline, smoother)
+
+            upcoming = read_ahead()
+            while (batch := upcoming.result())[0]:
+                upcoming = read_ahead()
+                pictures, detections = batch
+                results = pipeline.restore(pictures, detections=detections)
+                encoder.submit(_encode, writer, [result.picture for result in results], target)
+                faces_found += sum(len(result.faces) for result in results)
+                frames_with_faces += sum(bool(result.faces) for result in results)
+                count += len(results)
                 if task is not None:
                     bar.update(task, completed=count, status=f"{faces_found} faces")
-                batch = []
-        writer.close()
+        writer.close()  # only now: the generator must not be closed while the encoder thread uses it
         if count == 0:
             raise InputError(path, "the video has no frames")
         os.replace(tmp, target)
@@ -107,8 +135,3 @@ def restore_video(path: Path, target: Path, pipeline, report, bar=None, *, frame
     report.output = str(target)
     report.status = "restored" if faces_found else "no-face"
     report.faces = [{"frames": count, "frames_with_faces": frames_with_faces, "faces": faces_found}]
-
-
-def _frames_then_end(frames):
-    yield from frames
-    yield None

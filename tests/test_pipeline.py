@@ -142,3 +142,21 @@ def test_unreadable_file_fails_alone_while_the_next_batch_is_prepared_ahead(dete
     assert sorted(done) == sorted(r.input for r in reports)
     for report in (reports[0], reports[2], reports[3]):
         assert report.faces and read_image(report.output).bgr.shape == read_image(report.input).bgr.shape
+
+
+def test_auto_batch_size_restores_one_face_first_then_sizes_the_rest(monkeypatch):
+    import facefix.pipeline
+
+    asked = []
+
+    def batch_size_for(device, bytes_per_face):
+        asked.append((device.type, bytes_per_face))
+        return 3
+
+    monkeypatch.setattr(facefix.pipeline, "batch_size_for", batch_size_for)
+    restorer = _SmallMemoryRestorer.load()
+    restorer.limit = 8
+    pipeline = FaceRestorePipeline(restorer, None, batch_size=None)
+    restored = pipeline._restore_crops(_crops(8), 255)
+    assert len(restored) == 8 and restorer.batches == [1, 3, 3, 1]
+    assert asked == [("cpu", None)] and pipeline.batch_size == 3

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import subprocess
+import threading
 
 import cv2
 import imageio_ffmpeg
 import numpy as np
 import pytest
 from conftest import shared_path
+from restorers import BrightenRestorer
 from typer.testing import CliRunner
 
-from facefix import backends
+from facefix import backends, video
 from facefix.cli import app
+from facefix.errors import FacefixError, InputError
 from facefix.face.detect import DetectedFace
-from facefix.video import LandmarkSmoother
+from facefix.pipeline import FaceRestorePipeline
+from facefix.runner import FileReport
+from facefix.video import LandmarkSmoother, restore_video
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 runner = CliRunner()
@@ -87,3 +92,83 @@ def test_smoother_follows_a_face_and_damps_jitter():
     np.testing.assert_allclose(jittered.landmarks, base + 5)
     (elsewhere,) = smoother([DetectedFace(box + 500, base + 500, 1.0)])
     np.testing.assert_allclose(elsewhere.landmarks, base + 500)
+
+
+class _NoFaces:
+    """Finds no face, and records the brightness of each frame it is shown, in order."""
+
+    def __init__(self):
+        self.seen = []
+
+    def detect(self, image):
+        self.seen.append(round(float(image.mean())))
+        return []
+
+
+def _gray_ramp(path, levels: list[int]):
+    """A video whose frame i is uniformly gray at ``levels[i]``, so the order of frames can be read back."""
+    writer = imageio_ffmpeg.write_frames(str(path), (64, 48), fps=12, macro_block_size=2)
+    writer.send(None)
+    for level in levels:
+        writer.send(np.full((48, 64, 3), level, np.uint8))
+    writer.close()
+
+
+def test_every_frame_comes_out_in_order_with_encoding_on_its_own_thread(tmp_path, monkeypatch):
+    levels = [20 * i for i in range(1, 11)]
+    _gray_ramp(tmp_path / "ramp.mp4", levels)
+    encoders = []
+
+    def recording_encode(writer, pictures, target):
+        encoders.append(threading.current_thread().name)
+        real_encode(writer, pictures, target)
+
+    real_encode = video._encode
+    monkeypatch.setattr(video, "_encode", recording_encode)
+    detector, report = _NoFaces(), FileReport(input="ramp.mp4")
+    pipeline = FaceRestorePipeline(BrightenRestorer.load(), detector)
+    restore_video(tmp_path / "ramp.mp4", tmp_path / "out" / "ramp.mp4", pipeline, report, frames_per_batch=3)
+    assert set(encoders) == {"facefix-encode"} and len(encoders) == 4  # 3 + 3 + 3 + 1 frames
+    np.testing.assert_allclose(detector.seen, levels, atol=3)  # the smoother saw the frames in order
+    after = _probe(tmp_path / "out" / "ramp.mp4")
+    np.testing.assert_allclose([frame.mean() for frame in after["frames"]], levels, atol=3)
+    assert report.status == "no-face" and report.faces[0]["frames"] == 10
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["ramp.mp4"]
+
+
+def _broken_pipe_writer(path, *args, **kwargs):
+    """Stands in for imageio-ffmpeg's writer when ffmpeg dies after the first frame."""
+    open(path, "wb").close()
+    yield  # primed
+    yield  # first frame
+    raise OSError("[Errno 32] Broken pipe\n\nFFMPEG COMMAND:\nffmpeg -y ...")
+
+
+def test_an_encoder_failure_is_one_line_and_leaves_no_partial_file(tmp_path, monkeypatch):
+    _gray_ramp(tmp_path / "ramp.mp4", [40] * 9)
+    monkeypatch.setattr(imageio_ffmpeg, "write_frames", _broken_pipe_writer)
+    pipeline = FaceRestorePipeline(BrightenRestorer.load(), _NoFaces())
+    target = tmp_path / "out" / "ramp.mp4"
+    with pytest.raises(InputError, match=r"ramp.mp4: cannot encode this video \(\[Errno 32\] Broken pipe\)$"):
+        restore_video(tmp_path / "ramp.mp4", target, pipeline, FileReport(input="ramp.mp4"), frames_per_batch=2)
+    assert not list((tmp_path / "out").iterdir())
+    assert not any(thread.name.startswith("facefix-") for thread in threading.enumerate())
+
+
+def test_a_restoration_failure_stops_the_encoder_and_removes_the_partial_file(tmp_path):
+    _gray_ramp(tmp_path / "ramp.mp4", [40] * 9)
+
+    class FailsOnTheThirdBatch(FaceRestorePipeline):
+        calls = 0
+
+        def restore(self, pictures, detections=None):
+            self.calls += 1
+            if self.calls == 3:
+                raise FacefixError("ramp.mp4: out of memory")
+            return super().restore(pictures, detections)
+
+    pipeline = FailsOnTheThirdBatch(BrightenRestorer.load(), _NoFaces())
+    with pytest.raises(FacefixError, match="out of memory"):
+        restore_video(tmp_path / "ramp.mp4", tmp_path / "out" / "ramp.mp4", pipeline, FileReport(input="ramp.mp4"),
+                      frames_per_batch=2)
+    assert not list((tmp_path / "out").iterdir())

@@ -40,6 +40,19 @@ PrecisionOpt = Annotated[Precision, typer.Option("--precision", help="Inference 
                                                  rich_help_panel="Hardware")]
 BatchSizeOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Faces per forward pass.",
                                            rich_help_panel="Hardware")]
+
+
+def _faces_per_pass(value: str) -> int | None:
+    if value == "auto":
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise typer.BadParameter(f"{value!r} is neither auto nor a positive number of faces")
+    return int(value)
+
+
+AutoBatchSizeOpt = Annotated[str, typer.Option(
+    "--batch-size", callback=_faces_per_pass, metavar="auto|N", rich_help_panel="Hardware",
+    help="Faces per forward pass; auto: as many as the free GPU memory holds (at most 32), one on the CPU.")]
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="Seed for stochastic parts (repeatable output).")]
 OutputDirOpt = Annotated[Path, typer.Option("--output", "-o", file_okay=False, help="Output folder.")]
 

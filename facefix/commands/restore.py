@@ -9,11 +9,11 @@ from typing import Annotated
 import typer
 
 from facefix.backends import RestoreOptions, backend_class
-from facefix.commands.options import (Backend, BackendOpt, BatchSizeOpt, Detector, DetectorOpt, DetectorWeightsOpt,
+from facefix.commands.options import (AutoBatchSizeOpt, Backend, BackendOpt, Detector, DetectorOpt, DetectorWeightsOpt,
                                       Device, DeviceOpt, OutputDirOpt, Precision,
                                       PrecisionOpt, SeedOpt, WeightsOpt)
 from facefix.console import console, error, progress, warn
-from facefix.device import resolve_device, resolve_dtype
+from facefix.device import AUTO_BATCH_LIMIT, resolve_device, resolve_dtype
 from facefix.errors import FacefixError
 from facefix.face.detect import load_detector
 from facefix.face.parse import load_parser
@@ -57,7 +57,7 @@ def restore(
                                                 "colorization, inpainting).")] = None,
     device: DeviceOpt = Device.auto,
     precision: PrecisionOpt = Precision.fp32,
-    batch_size: BatchSizeOpt = 4,
+    batch_size: AutoBatchSizeOpt = "auto",
 ) -> None:
     """Restore every face in INPUTS and paste it back seamlessly."""
     # 1. Inputs.
@@ -104,7 +104,9 @@ def restore(
         def on_video(item, target, file_report) -> None:
             restore_video(item.path, target, pipeline, file_report, bar)
 
-        reports = restore_files(items, pipeline, out, images_per_batch=max(1, batch_size),
+        # pictures decoded together: enough for a full batch of one-face pictures, and a few for overlap
+        images_per_batch = max(4, batch_size or AUTO_BATCH_LIMIT.get(torch_device.type, 8))
+        reports = restore_files(items, pipeline, out, images_per_batch=images_per_batch,
                                 on_file_done=on_file_done, video_handler=on_video)
 
     # 4. Summary.

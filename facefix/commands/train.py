@@ -6,7 +6,6 @@ On several GPUs (or CPU processes): ``torchrun --standalone --nproc_per_node N -
 from __future__ import annotations
 
 import dataclasses
-import json
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -14,7 +13,6 @@ from typing import Annotated
 import torch
 import typer
 
-from facefix import hub
 from facefix.console import console, warn
 from facefix.errors import FacefixError
 from facefix.train import distributed
@@ -22,6 +20,7 @@ from facefix.train.alignment import align_photos, aligned_cache_dir
 from facefix.train.config import TrainConfig, apply_overrides, load_toml, parse_set
 from facefix.train.data import DegradedFaces, list_faces
 from facefix.train.distributed import DistributedContext
+from facefix.train.export import export_run
 from facefix.train.loop import Trainer
 from facefix.train.recipes import RECIPES, recipe_class
 
@@ -48,6 +47,8 @@ def train(
     = Preset.paper,
     size: Annotated[int | None, typer.Option("--size", help="Face size (default: the preset's).")] = None,
     max_steps: Annotated[int | None, typer.Option("--max-steps", help="Stop after this many steps.")] = None,
+    max_minutes: Annotated[float | None, typer.Option("--max-minutes", help="Also stop after this many minutes "
+                                                      "(validating and saving a checkpoint first).")] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", help="Faces per step.")] = None,
     init: Annotated[str | None, typer.Option("--init", help="Start from a registry id or checkpoint file.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the newest checkpoint in --out.")] = False,
@@ -69,7 +70,7 @@ def train(
         config = apply_overrides(config, {k: v for k, v in tiny.items() if k in known}, "--preset tiny")
     if config_file:
         config = apply_overrides(config, load_toml(config_file), str(config_file))
-    flags = {"size": size, "max_steps": max_steps, "batch_size": batch_size, "init": init,
+    flags = {"size": size, "max_steps": max_steps, "max_minutes": max_minutes, "batch_size": batch_size, "init": init,
              "val_data": str(val_data) if val_data else None, "align": align or None}
     config = apply_overrides(config, {k: v for k, v in flags.items() if v is not None}, "command line")
     config = apply_overrides(config, parse_set(set_), "--set")
@@ -119,16 +120,6 @@ def export(
     = Path("facefix-trained.safetensors"),
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing file.")] = False,
 ) -> None:
-    """Write the EMA weights of a checkpoint as an inference file for `facefix restore --weights`."""
-    folder = run
-    if not (folder / "ema.safetensors").exists():
-        checkpoints = sorted((run / "checkpoints").glob("step_*"))
-        if not checkpoints:
-            raise FacefixError(f"{run}: no checkpoint found (expected ema.safetensors or checkpoints/step_*)")
-        folder = checkpoints[-1]
-    if output.exists() and not overwrite:
-        raise FacefixError(f"{output}: already exists (use --overwrite)")
-    metadata = hub.read_metadata(folder / "ema.safetensors")
-    hub.save_state_dict(hub.load_state_dict(folder / "ema.safetensors"), output,
-                        {"method": metadata.get("method", ""), "config": metadata.get("config", json.dumps({}))})
+    """Write a checkpoint's EMA generator as its method's inference file for `facefix restore --weights`."""
+    folder = export_run(run, output, overwrite=overwrite)
     console.print(f"exported {folder} -> {output}")

@@ -26,6 +26,7 @@ class TrainConfig:
     size: int = 512
     batch_size: int = 8
     max_steps: int = 500_000
+    max_minutes: float = 0.0  # also stop (validating and checkpointing) after this much time in train(); 0: no limit
     lr: float = 2e-3
     lr_schedule: str = "constant"  # "constant" or "cosine" (decays every group's lr to 0 at max_steps)
     betas: tuple[float, float] = (0.9, 0.99)

@@ -151,6 +151,15 @@ def average_logs(logs: dict[str, float], context: DistributedContext, device: to
     return {name: means[name] for name in logs}
 
 
+def any_process(flag: bool, context: DistributedContext, device: torch.device) -> bool:
+    """Whether ``flag`` holds in any process (so that all of them take the same branch)."""
+    if not context.active:
+        return flag
+    value = torch.tensor([float(flag)], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
 def gather(value: object, context: DistributedContext) -> list[object]:
     """``value`` from every process, in rank order (every process calls this)."""
     if not context.active:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -240,6 +241,7 @@ class Trainer:
                 raise FacefixError(f"{self.out}: --resume given but no checkpoint found there")
             note = self.resume(latest)
         history = []
+        deadline = time.monotonic() + 60 * self.config.max_minutes if self.config.max_minutes > 0 else None
         batches = self._batches()
         self.log = RunLog(self.out, description=f"training {self.recipe.name}", total=self.config.max_steps,
                           completed=self.step, enabled=self.context.is_main, tensorboard=self.config.tensorboard)
@@ -252,8 +254,13 @@ class Trainer:
                 history.append(logs)
                 self.log.step(self.step, logs, lr=self.optimizer.param_groups[0]["lr"],
                               logged=self._due(self.config.log_every))
-                if self._due(self.config.val_every):
+                out_of_time = deadline is not None and distributed.any_process(
+                    time.monotonic() > deadline, self.context, self.recipe.device)
+                if self._due(self.config.val_every) or out_of_time:
                     self.validate()
-                if self._due(self.config.checkpoint_every):
+                if self._due(self.config.checkpoint_every) or out_of_time:
                     self.save()
+                if out_of_time:
+                    self.log.note(f"stopped at step {self.step}: max_minutes = {self.config.max_minutes:g} reached")
+                    break
         return history

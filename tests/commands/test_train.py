@@ -7,12 +7,15 @@ import json
 import cv2
 import numpy as np
 import pytest
+import torch
 from helpers.training import light_loss_networks, write_tiny_faces
 from typer.testing import CliRunner
 
 from facefix.cli import app
 from facefix.face.align import ffhq_template
 from facefix.face.detect import DetectedFace
+from facefix.pipeline import from_tensor, to_tensor
+from facefix.train.export import rebuild_recipe
 
 runner = CliRunner()
 
@@ -37,13 +40,22 @@ def test_train_export_and_restore_with_the_trained_weights(tmp_path):
 
     weights = tmp_path / "trained.safetensors"
     assert runner.invoke(app, ["train", "export", str(run), "-o", str(weights)]).exit_code == 0
-    assert runner.invoke(app, ["train", "export", str(run), "-o", str(weights)]).exit_code == 1  # never overwrites
+    result = runner.invoke(app, ["train", "export", str(run), "-o", str(weights)])
+    assert result.exit_code == 1 and f"{weights}: already exists" in result.output  # never overwrites
+    result = runner.invoke(app, ["train", "export", str(faces), "-o", str(tmp_path / "other.safetensors")])
+    assert result.exit_code == 1 and f"{faces}: no checkpoint found" in result.output
+    assert len(result.output.strip().splitlines()) == 1
 
-    cv2.imwrite(str(tmp_path / "face.png"), cv2.imread(str(faces / "0.png")))
+    face = cv2.resize(cv2.imread(str(faces / "0.png")), (64, 64), interpolation=cv2.INTER_AREA)
+    cv2.imwrite(str(tmp_path / "face.png"), face)
     result = runner.invoke(app, ["restore", "--aligned", "--weights", str(weights), str(tmp_path / "face.png"),
                                  "-o", str(tmp_path / "out"), "--device", "cpu"])
     assert result.exit_code == 0, result.output
-    assert cv2.imread(str(tmp_path / "out" / "face.png")).shape == (64, 64, 3)
+    restored = cv2.imread(str(tmp_path / "out" / "face.png"))
+    # what validation would have shown for this face, up to the 8-bit rounding of the written file
+    recipe = rebuild_recipe(run / "checkpoints" / "step_0000003" / "ema.safetensors")
+    expected = recipe.validation_restorer(recipe.generator)(to_tensor([face], 255, torch.device("cpu")))
+    assert np.abs(restored.astype(np.float32) - from_tensor(expected, 255)[0]).max() <= 0.5 + 1e-3
 
 
 def test_unknown_config_key_is_rejected(tmp_path):

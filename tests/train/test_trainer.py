@@ -77,3 +77,9 @@ def test_resuming_with_another_process_count_keeps_the_data_position(faces, tmp_
     note = trainer.resume(trainer.latest_checkpoint())
     assert "saved by 2 process(es), resumed by 1" in note
     assert (trainer.step, trainer.epoch, trainer.position) == (3, 1, 4)
+
+
+def test_max_minutes_stops_early_with_a_checkpoint(faces, tmp_path):
+    history = _trainer(faces, tmp_path, max_steps=50, checkpoint_every=0, max_minutes=1e-6).train()
+    assert len(history) == 1  # the first step already outlasts the limit
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["step_0000001"]

@@ -12,11 +12,13 @@ horizontal flip (in the data set) and colour jitter. Adam 5e-5 with cosine decay
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from facefix.backends.ddpm.schedule import TRAIN_SCHEDULE
 from facefix.backends.ddpm.unet import DiffusionUNet, UNetConfig
@@ -76,6 +78,11 @@ class DDPMRecipe(TrainRecipe):
 
     def param_groups(self) -> list[dict]:
         return [{"params": list(self.network.parameters()), "lr": self.config.lr}]
+
+    def export(self, generator: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+        # the face size and the attention head width are not in the tensors; DDPMInpainter.load reads them here
+        config = {"size": self.config.size, "num_head_channels": self.config.num_head_channels}
+        return generator.state_dict(), {"facefix_method": self.name, "config": json.dumps(config)}
 
     def _masks(self, batch: int, size: int) -> torch.Tensor:
         """Centre or random masks, drawn from a seed taken from torch's RNG (so resume is exact)."""

@@ -44,10 +44,12 @@ class UNetConfig:
 
 
 class GroupNorm32(nn.GroupNorm):
-    """GroupNorm computed in float32 whatever the input dtype."""
+    """GroupNorm computed in float32 whatever the input and parameter dtype (fp16 variances overflow)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(x.float()).to(x.dtype)
+        weight = None if self.weight is None else self.weight.float()
+        bias = None if self.bias is None else self.bias.float()
+        return F.group_norm(x.float(), self.num_groups, weight, bias, self.eps).to(x.dtype)
 
 
 def group_norm(channels: int) -> nn.GroupNorm:
@@ -191,7 +193,8 @@ class DiffusionUNet(nn.Module):
         nn.init.zeros_(self.out[2].bias)
 
     def forward(self, x: torch.Tensor, gammas: torch.Tensor) -> torch.Tensor:
-        emb = self.cond_embed(gamma_embedding(gammas.reshape(-1), self.config.inner_channel))
+        # the sinusoid in float32 (its arguments reach thousands of radians), the layers in the model's dtype
+        emb = self.cond_embed(gamma_embedding(gammas.reshape(-1), self.config.inner_channel).to(x.dtype))
         skips = []
         h = x
         for module in self.input_blocks:

@@ -24,10 +24,11 @@ class FusionRestorer(Restorer):
 
     name = "fusion"
     supported_options = frozenset({"fidelity", "seed", "random_noise"})
+    channels_last_on_cpu = True  # 0.85x the NCHW time at 512 px on 2 threads (mmrb's network: 1.04x, so not there)
 
     def __init__(self, network: FusionGFPGAN, *, device: torch.device, dtype: torch.dtype, options: RestoreOptions):
         super().__init__(face_size=network.config.out_size, device=device, dtype=dtype, options=options)
-        self.network = network.to(device=device, dtype=dtype).eval()
+        self.network = self._place(network)
         self.generator = torch.Generator().manual_seed(options.seed) if options.seed is not None else None
 
     @classmethod
@@ -44,7 +45,7 @@ class FusionRestorer(Restorer):
 
     def restore(self, faces: torch.Tensor) -> torch.Tensor:
         fidelity = 1.0 if self.options.fidelity is None else float(self.options.fidelity)
-        x = (faces.to(self.device, self.dtype) * 2 - 1)
+        x = self._network_input(faces) * 2 - 1
         noise = self.network.stylegan_decoder.noise_maps(x.shape[0], self.generator, self.options.random_noise)
         with torch.inference_mode():
             image = self.network(x, fidelity=fidelity, noise=noise).image

@@ -11,8 +11,8 @@
   ``interlcm.json`` (``{"variant": ..., "face_size": ..., "configs": {part: config}}``);
 * a **bundle** file (safetensors or .pth) whose keys are prefixed with the part
   (``visual_encoder.blocks.0.weight``, ``spatial_encoder.conv_in.weight``, ...); a safetensors bundle
-  may carry the same JSON in its ``interlcm`` metadata. ``facefix train export`` writes these (there the
-  run's config says the variant, the face size and, for the tiny preset, the architecture).
+  may carry the same JSON in its ``interlcm`` metadata. ``facefix train export`` writes these (the
+  trained encoders, plus the frozen models of a tiny run, with the JSON).
 
 Parts a folder or bundle lacks come from the registry. Architecture configs not given are the official
 ones (the registry's ``[checkpoint.config]`` tables); the visual encoder's is read from its tensors.
@@ -151,20 +151,6 @@ def split_bundle(state_dict: Mapping[str, torch.Tensor], source: str = "weights"
     return parts
 
 
-def _training_settings(metadata: Mapping[str, str]) -> dict:
-    """What a ``facefix train export`` file says about itself: its run's config names the variant, the
-    face size and the preset (a tiny run's bundle holds tiny frozen models too)."""
-    if metadata.get("method") != "interlcm" or "config" not in metadata:
-        return {}
-    from facefix.backends.interlcm.components import TINY_CONFIGS
-
-    run = json.loads(metadata["config"])
-    settings = {"variant": run.get("variant", DEFAULT_VARIANT), "face_size": run.get("size", DEFAULT_FACE_SIZE)}
-    if run.get("preset") == "tiny":
-        settings["configs"] = TINY_CONFIGS["configs"]
-    return settings
-
-
 def _read_bundle(path: Path) -> tuple[dict, dict]:
     state_dict = hub.load_state_dict(path)
     if path.name.startswith(tuple(FILE_PREFIXES.values())) and not any(k.startswith(ROLES) for k in state_dict):
@@ -172,7 +158,7 @@ def _read_bundle(path: Path) -> tuple[dict, dict]:
                               "partner (visual_encoder* and spatial_encoder* files)")
     parts = split_bundle(state_dict, str(path))
     metadata = hub.read_metadata(path)
-    return parts, _settings(metadata.get(METADATA_KEY), path) or _training_settings(metadata)
+    return parts, _settings(metadata.get(METADATA_KEY), path)
 
 
 def _pick_file(folder: Path, role: str, variant: str | None) -> Path | None:

@@ -21,7 +21,7 @@ class MMRBRestorer(Restorer):
 
     def __init__(self, network: MMRBNet, *, device: torch.device, dtype: torch.dtype, options: RestoreOptions):
         super().__init__(face_size=network.config.size, device=device, dtype=dtype, options=options)
-        self.network = network.to(device=device, dtype=dtype).eval()
+        self.network = self._place(network)
 
     @classmethod
     def from_state_dict(cls, state_dict: Mapping[str, torch.Tensor], *, config: Mapping | None,
@@ -35,7 +35,7 @@ class MMRBRestorer(Restorer):
         return cls(network, device=torch.device(device), dtype=dtype, options=options or RestoreOptions())
 
     def restore(self, faces: torch.Tensor) -> torch.Tensor:
-        x = faces.to(self.device, self.dtype) * 2 - 1
+        x = self._network_input(faces) * 2 - 1
         with torch.inference_mode():
             image = self.network(x).image
         return ((image.float() + 1) / 2).clamp(0, 1).to(faces.device)

@@ -7,7 +7,7 @@ import torch
 from conftest import shared_path
 
 from facefix.backends.base import RestoreOptions
-from facefix.backends.fusion import FusionRestorer
+from facefix.backends.fusion import FusionRestorer, load_fusion_network
 
 
 @pytest.fixture(scope="module")
@@ -50,3 +50,13 @@ def test_fp16_demodulation_would_overflow_without_fp32():
     style = torch.full((1, 1, 512, 1, 1), 4.0)
     assert torch.isinf((weight * style).half().pow(2).sum()).item()
     assert torch.isfinite((weight * style).pow(2).sum()).item()
+
+
+def test_channels_last_on_the_cpu_gives_the_nchw_result(state_dict):
+    restorer = _restorer(state_dict)
+    assert restorer.memory_format == torch.channels_last  # measured faster on the CPU (see FusionRestorer)
+    faces = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    nchw = load_fusion_network(state_dict).eval()
+    with torch.inference_mode():
+        expected = ((nchw(faces * 2 - 1).image.clamp(-1, 1) + 1) / 2)
+    assert (restorer.restore(faces) - expected).abs().max() < 1e-5

@@ -158,14 +158,3 @@ def test_bad_weights_are_one_line_errors(tmp_path):
         resolve("interlcm.visual-encoder-1step", "3step")
     with pytest.raises(CheckpointError, match="unknown InterLCM variant"):
         resolve(None, "2step")
-
-
-def test_a_training_export_says_its_variant_size_and_tiny_architecture(tmp_path, tiny_parts):
-    # what `facefix train export` writes: the EMA generator's part-prefixed keys and the run's config
-    tensors = {f"{role}.{key}": value for role, state in tiny_parts.items() for key, value in state.items()}
-    run = {"preset": "tiny", "size": 64, "variant": "1step"}
-    path = hub.save_state_dict(tensors, tmp_path / "run.safetensors", {"method": "interlcm", "config": json.dumps(run)})
-    weights = resolve(str(path))
-    assert (weights.variant.name, weights.face_size) == ("1step", 64)
-    assert weights.configs["unet"] == TINY_CONFIGS["configs"]["unet"]
-    assert set(weights.sources.values()) == {str(path)}  # nothing came from the registry
