@@ -14,6 +14,7 @@ different threads so that the next pictures are read and detected while these ar
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 
@@ -107,8 +108,10 @@ class FaceRestorePipeline:
             while len(restored) < len(crops):
                 probing = self.batch_size is None  # --batch-size auto: one face first, to see what it takes
                 chunk = crops[len(restored):len(restored) + (self.batch_size or 1)]
+                # measured only then: measuring resets the allocator's peak, which `facefix bench` reports
+                memory = MemoryUse(self.restorer.device) if probing else contextlib.nullcontext()
                 try:
-                    with MemoryUse(self.restorer.device) as memory:
+                    with memory:
                         faces = self.restorer.restore(to_tensor(chunk, max_value, self.restorer.device))
                 except Exception as exc:
                     if not is_out_of_memory(exc):
