@@ -4,7 +4,7 @@ Frames are streamed, a small batch at a time, never the whole video. Landmarks a
 frames (faces matched by box overlap) so restored faces do not jitter; frames without faces pass
 through untouched. The output is written under a temporary name and renamed when complete.
 
-While one batch is restored, a look-ahead thread decodes the next batch and finds its faces, and an
+While one batch is restored, a look-ahead thread decodes the next batch, finds its faces and aligns them, and an
 encoder thread feeds the previous one to ffmpeg.
 """
 
@@ -15,6 +15,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import imageio_ffmpeg
 import numpy as np
@@ -23,6 +24,9 @@ from facefix.concurrency import BackgroundWorker
 from facefix.errors import InputError
 from facefix.face.detect import DetectedFace
 from facefix.media import Picture
+
+if TYPE_CHECKING:
+    from facefix.pipeline import PreparedBatch
 
 #: weight of the new detection when smoothing landmarks (lower = steadier, but lags fast motion)
 SMOOTHING = 0.5
@@ -66,15 +70,17 @@ def _open(path: Path):
 
 
 def _next_batch(frames, size: tuple[int, int], count: int, pipeline,
-                smoother: LandmarkSmoother) -> tuple[list[Picture], list[list[DetectedFace]]]:
-    """Decode up to ``count`` frames and find their faces. One batch at a time runs, so the smoother
-    still sees every frame in order."""
+                smoother: LandmarkSmoother) -> PreparedBatch | None:
+    """Decode up to ``count`` frames, find their faces and align them (None at the end). One batch at a
+    time runs, so the smoother still sees every frame in order."""
     width, height = size
     batch = []
     for raw in itertools.islice(frames, count):
         rgb = np.frombuffer(raw, np.uint8).reshape(height, width, 3)
         batch.append(Picture(np.ascontiguousarray(rgb[..., ::-1]), None, False, "frame"))
-    return batch, [smoother(pipeline.detect(picture)) for picture in batch]
+    if not batch:
+        return None
+    return pipeline.prepare(batch, [smoother(pipeline.detect(picture)) for picture in batch])
 
 
 def _encode(writer, pictures: list[Picture], target: Path) -> None:
@@ -111,10 +117,9 @@ def restore_video(path: Path, target: Path, pipeline, report, bar=None, *, frame
                 return lookahead.submit(_next_batch, frames, (width, height), frames_per_batch, pipeline, smoother)
 
             upcoming = read_ahead()
-            while (batch := upcoming.result())[0]:
+            while (prepared := upcoming.result()) is not None:
                 upcoming = read_ahead()
-                pictures, detections = batch
-                results = pipeline.restore(pictures, detections=detections)
+                results = pipeline.complete(prepared)
                 encoder.submit(_encode, writer, [result.picture for result in results], target)
                 faces_found += sum(len(result.faces) for result in results)
                 frames_with_faces += sum(bool(result.faces) for result in results)

@@ -161,11 +161,11 @@ def test_a_restoration_failure_stops_the_encoder_and_removes_the_partial_file(tm
     class FailsOnTheThirdBatch(FaceRestorePipeline):
         calls = 0
 
-        def restore(self, pictures, detections=None):
+        def complete(self, batch):
             self.calls += 1
             if self.calls == 3:
                 raise FacefixError("ramp.mp4: out of memory")
-            return super().restore(pictures, detections)
+            return super().complete(batch)
 
     pipeline = FailsOnTheThirdBatch(BrightenRestorer.load(), _NoFaces())
     with pytest.raises(FacefixError, match="out of memory"):
