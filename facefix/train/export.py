@@ -17,6 +17,7 @@ import torch
 from facefix import hub
 from facefix.errors import FacefixError
 from facefix.train.config import apply_overrides
+from facefix.train.loop import newest_checkpoint
 from facefix.train.recipe import TrainRecipe
 from facefix.train.recipes import RECIPES, recipe_class
 
@@ -27,10 +28,10 @@ def find_checkpoint(run: Path) -> Path:
     """``run`` itself if it is a checkpoint folder, else the newest checkpoint of the run folder ``run``."""
     if (run / EMA_FILE).exists():
         return run
-    checkpoints = sorted(p for p in (run / "checkpoints").glob("step_*") if (p / EMA_FILE).exists())
-    if not checkpoints:
+    newest = newest_checkpoint(run)
+    if newest is None:
         raise FacefixError(f"{run}: no checkpoint found (expected {EMA_FILE} or checkpoints/step_*/{EMA_FILE})")
-    return checkpoints[-1]
+    return newest
 
 
 def rebuild_recipe(ema_file: Path) -> TrainRecipe:

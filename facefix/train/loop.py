@@ -46,6 +46,13 @@ def _set_random_state(state: dict[str, torch.Tensor], device: torch.device) -> N
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
+def newest_checkpoint(out: Path) -> Path | None:
+    """The newest complete checkpoint folder of the run in ``out`` (complete: :meth:`Trainer.save` wrote
+    its ``state.pt``, which comes last)."""
+    done = sorted(p for p in (out / "checkpoints").glob("step_*") if (p / "state.pt").exists())
+    return done[-1] if done else None
+
+
 class Trainer:
     """Runs ``recipe`` on ``dataset`` until ``config.max_steps``, writing into ``config.out``."""
 
@@ -191,8 +198,7 @@ class Trainer:
         return folder
 
     def latest_checkpoint(self) -> Path | None:
-        done = sorted(p for p in (self.out / "checkpoints").glob("step_*") if (p / "state.pt").exists())
-        return done[-1] if done else None
+        return newest_checkpoint(self.out)
 
     def resume(self, folder: Path) -> str:
         """Load the checkpoint in ``folder``; returns a note for the log."""
