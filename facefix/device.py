@@ -137,11 +137,16 @@ AUTO_BATCH_LIMIT = {"cuda": 32, "cpu": 1}
 AUTO_BATCH_HEADROOM = 0.8
 
 
+def auto_batch_limit(device: torch.device) -> int:
+    """The largest batch ``--batch-size auto`` uses on ``device`` (:data:`AUTO_BATCH_LIMIT`; 8 elsewhere)."""
+    return AUTO_BATCH_LIMIT.get(device.type, 8)
+
+
 def batch_size_for(device: torch.device, bytes_per_face: int | None, free: int | None = None) -> int:
     """The batch ``--batch-size auto`` uses on ``device``, given what one face took there: as many
-    faces as fit in the free memory, at most :data:`AUTO_BATCH_LIMIT`. Without a measurement (CPU,
+    faces as fit in the free memory, at most :func:`auto_batch_limit`. Without a measurement (CPU,
     MPS) it is the limit, and a batch that runs out of memory is still halved by the pipeline."""
-    limit = AUTO_BATCH_LIMIT.get(device.type, 8)
+    limit = auto_batch_limit(device)
     free = free_memory(device) if free is None else free
     if not bytes_per_face or free is None:
         return limit

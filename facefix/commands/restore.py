@@ -13,7 +13,7 @@ from facefix.commands.options import (AutoBatchSizeOpt, Backend, BackendOpt, Det
                                       Device, DeviceOpt, OutputDirOpt, Precision,
                                       PrecisionOpt, SeedOpt, WeightsOpt)
 from facefix.console import console, error, progress, warn
-from facefix.device import AUTO_BATCH_LIMIT, resolve_device, resolve_dtype
+from facefix.device import auto_batch_limit, resolve_device, resolve_dtype
 from facefix.errors import FacefixError
 from facefix.face.detect import load_detector
 from facefix.face.parse import load_parser
@@ -105,7 +105,7 @@ def restore(
             restore_video(item.path, target, pipeline, file_report, bar)
 
         # pictures decoded together: enough for a full batch of one-face pictures, and a few for overlap
-        images_per_batch = max(4, batch_size or AUTO_BATCH_LIMIT.get(torch_device.type, 8))
+        images_per_batch = max(4, batch_size or auto_batch_limit(torch_device))
         reports = restore_files(items, pipeline, out, images_per_batch=images_per_batch,
                                 on_file_done=on_file_done, video_handler=on_video)
 
