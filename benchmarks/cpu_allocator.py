@@ -20,7 +20,7 @@ import torch
 
 def _worker(keep_freed: bool, threads: int, size: int, connection) -> None:
     from facefix.backends.fusion import FusionRestorer
-    from facefix.device import keep_freed_cpu_memory
+    from facefix.allocator import keep_freed_cpu_memory
 
     if keep_freed and not keep_freed_cpu_memory():
         raise SystemExit("this C library has no mallopt(): nothing to compare")

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 import torch
 
 from facefix.backends.base import Restorer
+from facefix.batching import Batches
+from facefix.errors import FacefixError
 from facefix.media import InputFile
 
 if TYPE_CHECKING:
@@ -66,23 +68,35 @@ def peak_rss_mib() -> float:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
-def bench_restorer(restorer: Restorer, *, batch_size: int, precision: str, warmup: int = 1,
+def bench_restorer(restorer: Restorer, *, batch_size: int | None, precision: str, warmup: int = 1,
                    min_iterations: int = 3, min_seconds: float = 2.0) -> BenchResult:
-    """Time ``restorer.restore`` on random faces of one batch size."""
+    """Time ``restorer.restore`` on random faces of one batch size (``None``: the size ``auto`` picks).
+
+    The batch goes through :class:`~facefix.batching.Batches` like every other model call, but without
+    halving: a batch that does not fit is an error, never a smaller batch timed under the requested size.
+    """
     device = restorer.device
-    faces = torch.rand(batch_size, 3, restorer.face_size, restorer.face_size, device=device)
-    with torch.inference_mode():
-        for _ in range(warmup):
-            restorer.restore(faces)
-        synchronize(device)
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-        iterations, start = 0, time.perf_counter()
-        while iterations < min_iterations or time.perf_counter() - start < min_seconds:
-            restorer.restore(faces)
-            iterations += 1
-        synchronize(device)
-        elapsed = time.perf_counter() - start
+    batches = Batches(device, batch_size, name=restorer.name, halve=False)
+    if batch_size is None:
+        batches.map(lambda chunk: restorer.restore(_random_faces(restorer, len(chunk))), [0])
+        batch_size = batches.batch_size
+    faces = _random_faces(restorer, batch_size)
+    indices = range(batch_size)
+
+    def restore_batch() -> None:
+        batches.map(lambda chunk: restorer.restore(faces[:len(chunk)]), indices)
+
+    for _ in range(warmup):
+        restore_batch()
+    synchronize(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    iterations, start = 0, time.perf_counter()
+    while iterations < min_iterations or time.perf_counter() - start < min_seconds:
+        restore_batch()
+        iterations += 1
+    synchronize(device)
+    elapsed = time.perf_counter() - start
     per_batch = elapsed / iterations
     return BenchResult(
         backend=restorer.name, device=str(device), precision=precision, face_size=restorer.face_size,
@@ -90,6 +104,18 @@ def bench_restorer(restorer: Restorer, *, batch_size: int, precision: str, warmu
         seconds_per_face=per_batch / batch_size, faces_per_second=batch_size / per_batch,
         peak_memory_mib=_peak_memory_mib(device), threads=torch.get_num_threads(), faces=batch_size,
     )
+
+
+def _random_faces(restorer: Restorer, count: int) -> torch.Tensor:
+    return torch.rand(count, 3, restorer.face_size, restorer.face_size, device=restorer.device)
+
+
+def compile_restorer(restorer: Restorer) -> None:
+    """Replace a restorer's network by its ``torch.compile`` version (backends that keep it in ``network``)."""
+    network = getattr(restorer, "network", None)
+    if not isinstance(network, torch.nn.Module):
+        raise FacefixError(f"--compile: the {restorer.name} backend has no single network to compile")
+    restorer.network = torch.compile(network)
 
 
 def _peak_memory_mib(device: torch.device) -> float:
@@ -103,7 +129,6 @@ def bench_pipeline(pipeline: FaceRestorePipeline, items: list[InputFile], *, pre
 
     An iteration is one pass over all items, decoding, detecting, restoring, pasting and encoding.
     """
-    from facefix.errors import FacefixError
     from facefix.runner import OutputOptions, restore_files
     from facefix.video import restore_video
 

@@ -8,6 +8,7 @@ Holes that no face covers stay as they were and are counted (``unfilled``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -15,6 +16,7 @@ import numpy as np
 import torch
 
 from facefix.backends.base import Inpainter
+from facefix.batching import Batches
 from facefix.face.align import align_face
 from facefix.face.detect import FaceDetector
 from facefix.face.masks import mask_at_size
@@ -36,11 +38,19 @@ def composite(source: np.ndarray, filled: np.ndarray, mask: np.ndarray) -> np.nd
     return np.where(mask[..., None].astype(bool), filled, source)
 
 
-def inpaint_crops(inpainter: Inpainter, crops: list[np.ndarray], masks: list[np.ndarray],
-                   max_value: float) -> list[np.ndarray]:
-    faces = to_tensor(crops, max_value, inpainter.device)
-    holes = torch.from_numpy(np.stack(masks).astype(np.float32))[:, None].to(inpainter.device)
-    return from_tensor(inpainter.inpaint(faces, holes), max_value)
+def inpaint_crops(inpainter: Inpainter, crops: list[np.ndarray], masks: list[np.ndarray], max_value: float,
+                  batches: Batches | None = None, on_chunk: Callable[[int], None] | None = None
+                  ) -> list[np.ndarray]:
+    """Fill the holes (1 = fill) of aligned ``crops``; ``batches`` defaults to all crops in one call,
+    halved on out-of-memory; ``on_chunk`` is told how many crops each call filled."""
+    batches = batches or Batches(inpainter.device, max(len(crops), 1), name=inpainter.name)
+
+    def inpaint(chunk: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
+        faces = to_tensor([crop for crop, _ in chunk], max_value, inpainter.device)
+        holes = torch.from_numpy(np.stack([hole for _, hole in chunk]).astype(np.float32))[:, None]
+        return from_tensor(inpainter.inpaint(faces, holes.to(inpainter.device)), max_value)
+
+    return batches.map(inpaint, list(zip(crops, masks)), on_chunk)
 
 
 def inpaint_aligned(inpainter: Inpainter, picture: Picture, mask: np.ndarray) -> InpaintResult:

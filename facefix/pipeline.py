@@ -2,10 +2,7 @@
 
 The pipeline only knows the :class:`~facefix.backends.base.Restorer` interface: it never asks which
 backend it drives. Faces from every picture of a batch go through the restorer together, in chunks of
-``batch_size``; a chunk that runs out of device memory is split in half and the smaller size is kept
-for the rest of the run, so a too-large ``--batch-size`` slows a run down instead of failing it.
-``batch_size=None`` (``--batch-size auto``) restores the first face alone, measures the memory it
-took, and sizes the chunks from the device's free memory (:func:`~facefix.device.batch_size_for`).
+``batch_size`` (``None``: ``--batch-size auto``), halved on out-of-memory, by :class:`~facefix.batching.Batches`.
 
 :meth:`FaceRestorePipeline.restore` is :meth:`~FaceRestorePipeline.prepare` (detect and align, CPU)
 followed by :meth:`~FaceRestorePipeline.complete` (restore and paste); the runner calls them on
@@ -14,7 +11,6 @@ different threads so that the next pictures are read and detected while these ar
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass, field
 
@@ -22,15 +18,9 @@ import cv2
 import numpy as np
 import torch
 
+from facefix.allocator import keep_freed_cpu_memory
 from facefix.backends.base import Restorer
-from facefix.device import (
-    MemoryUse,
-    batch_size_for,
-    is_out_of_memory,
-    keep_freed_cpu_memory,
-    release_cached_memory,
-)
-from facefix.errors import FacefixError
+from facefix.batching import Batches
 from facefix.face.align import align_face
 from facefix.face.detect import DetectedFace, FaceDetector
 from facefix.face.parse import FaceParser
@@ -98,37 +88,21 @@ class FaceRestorePipeline:
         self.parser = parser
         self.upscale = upscale
         self.only_center_face = only_center_face
-        self.batch_size = batch_size
+        self.batches = Batches(restorer.device, batch_size, name=restorer.name)
         if restorer.device.type == "cpu":
             keep_freed_cpu_memory()  # a process-wide allocator setting: see its docstring for why
 
+    @property
+    def batch_size(self) -> int | None:
+        """Faces per restorer call: as asked, or what out-of-memory halving and ``auto`` settled on."""
+        return self.batches.batch_size
+
     def _restore_crops(self, crops: list[np.ndarray], max_value: float) -> list[np.ndarray]:
-        restored: list[np.ndarray] = []
-        with torch.inference_mode():
-            while len(restored) < len(crops):
-                probing = self.batch_size is None  # --batch-size auto: one face first, to see what it takes
-                chunk = crops[len(restored):len(restored) + (self.batch_size or 1)]
-                # measured only then: measuring resets the allocator's peak, which `facefix bench` reports
-                memory = MemoryUse(self.restorer.device) if probing else contextlib.nullcontext()
-                try:
-                    with memory:
-                        faces = self.restorer.restore(to_tensor(chunk, max_value, self.restorer.device))
-                except Exception as exc:
-                    if not is_out_of_memory(exc):
-                        raise
-                    faces = None
-                if faces is None:
-                    # Outside the except block, so that the traceback no longer holds the failed call's tensors.
-                    if len(chunk) == 1:
-                        raise FacefixError(f"{self.restorer.name}: out of memory on {self.restorer.device} "
-                                           "even for one face; try --precision bf16 or --device cpu")
-                    release_cached_memory(self.restorer.device)
-                    self.batch_size = (len(chunk) + 1) // 2
-                    continue
-                if probing:
-                    self.batch_size = batch_size_for(self.restorer.device, memory.bytes)
-                restored += from_tensor(faces, max_value)
-        return restored
+        def restore(chunk: list[np.ndarray]) -> list[np.ndarray]:
+            faces = self.restorer.restore(to_tensor(chunk, max_value, self.restorer.device))
+            return from_tensor(faces, max_value)
+
+        return self.batches.map(restore, crops)
 
     def detect(self, picture: Picture) -> list[DetectedFace]:
         # Detectors take 8-bit BGR; 16-bit pictures are reduced for detection only.

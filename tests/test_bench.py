@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import cv2
 import numpy as np
@@ -81,15 +80,8 @@ def test_size_cannot_change_a_checkpoint():
     assert result.exit_code != 0 and "--size" in result.output
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt() only")
-def test_cpu_allocator_setting_takes_effect_on_glibc():
-    from facefix.device import keep_freed_cpu_memory
-
-    assert keep_freed_cpu_memory() is True
-
-
 def test_compile_needs_a_backend_with_one_network():
-    from facefix.device import compile_restorer
+    from facefix.bench import compile_restorer
     from facefix.errors import FacefixError
 
     with pytest.raises(FacefixError, match="no single network"):

@@ -145,7 +145,7 @@ def test_unreadable_file_fails_alone_while_the_next_batch_is_prepared_ahead(dete
 
 
 def test_auto_batch_size_restores_one_face_first_then_sizes_the_rest(monkeypatch):
-    import facefix.pipeline
+    import facefix.batching
 
     asked = []
 
@@ -153,7 +153,7 @@ def test_auto_batch_size_restores_one_face_first_then_sizes_the_rest(monkeypatch
         asked.append((device.type, bytes_per_face))
         return 3
 
-    monkeypatch.setattr(facefix.pipeline, "batch_size_for", batch_size_for)
+    monkeypatch.setattr(facefix.batching, "batch_size_for", batch_size_for)
     restorer = _SmallMemoryRestorer.load()
     restorer.limit = 8
     pipeline = FaceRestorePipeline(restorer, None, batch_size=None)

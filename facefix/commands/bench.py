@@ -8,8 +8,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from facefix.allocator import keep_freed_cpu_memory
 from facefix.backends import RestoreOptions, backend_class
-from facefix.bench import ROW_HEADERS, bench_pipeline, bench_restorer, results_to_json
+from facefix.bench import ROW_HEADERS, bench_pipeline, bench_restorer, compile_restorer, results_to_json
 from facefix.commands.options import (
     Backend,
     BackendOpt,
@@ -21,12 +22,7 @@ from facefix.commands.options import (
     WeightsOpt,
 )
 from facefix.console import console, error
-from facefix.device import (
-    compile_restorer,
-    keep_freed_cpu_memory,
-    resolve_device,
-    resolve_dtype,
-)
+from facefix.device import resolve_device, resolve_dtype
 from facefix.errors import FacefixError
 from facefix.face.detect import load_detector
 from facefix.media import expand_inputs

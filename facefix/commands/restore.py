@@ -13,11 +13,12 @@ from facefix.commands.options import (AutoBatchSizeOpt, Backend, BackendOpt, Det
                                       Device, DeviceOpt, OutputDirOpt, Precision,
                                       PrecisionOpt, SeedOpt, WeightsOpt)
 from facefix.console import console, error, progress, warn
-from facefix.device import auto_batch_limit, resolve_device, resolve_dtype
+from facefix.device import resolve_device, resolve_dtype
 from facefix.errors import FacefixError
 from facefix.face.detect import load_detector
 from facefix.face.parse import load_parser
 from facefix.media import expand_inputs
+from facefix.memory import auto_batch_limit
 from facefix.pipeline import FaceRestorePipeline
 from facefix.runner import OutputOptions, restore_files, write_report
 from facefix.video import restore_video

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
-import torch
 
 from facefix.backends.base import Inpainter
+from facefix.batching import Batches
 from facefix.console import progress
 from facefix.errors import FacefixError
-from facefix.eval.runner import Sample, read_bgr
+from facefix.eval.runner import Sample, read_face
 from facefix.face.masks import center_mask, find_mask_file, mask_at_size, random_mask, read_mask, white_mask
 from facefix.inpainting import composite, inpaint_crops
 
@@ -37,11 +36,8 @@ def _mask_from_file(spec: Path, source: Path) -> np.ndarray:
     found = find_mask_file(spec, source)
     if found is None:
         raise FacefixError(f"{source}: no mask named {source.stem}.* in {spec}")
-    image = cv2.imread(str(source), cv2.IMREAD_COLOR)
-    if image is None:
-        raise FacefixError(f"{source}: cannot read this image")
     try:
-        return read_mask(found, image.shape[:2])
+        return read_mask(found, read_face(source).shape[:2])
     except ValueError as exc:
         raise FacefixError(f"{found}: {exc}") from None
 
@@ -53,7 +49,7 @@ def make_mask(spec: str, index: int, size: int, source: Path) -> np.ndarray:
     if spec == "random":
         return random_mask(np.random.default_rng([MASK_SEED, index]), size, size)
     if spec == "white":
-        original = read_bgr(source)
+        original = read_face(source)
         return mask_at_size(white_mask(original), size)
     return mask_at_size(_mask_from_file(Path(spec), source), size)
 
@@ -89,13 +85,13 @@ def clean_faces_as_samples(samples: list[Sample]) -> None:
 
 
 def inpaint_samples(inpainter: Inpainter, samples: list[Sample], masks: list[np.ndarray],
-                    batch_size: int = 4) -> None:
-    """Fill the holes; sets ``output`` = the input outside the hole, the model's pixels inside (uint8)."""
-    with torch.inference_mode(), progress(transient=True) as bar:
+                    batch_size: int | None = 4) -> None:
+    """Fill the holes (chunks of ``batch_size``; ``None``: sized as ``--batch-size auto``); sets ``output`` =
+    the input outside the hole, the model's pixels inside (uint8)."""
+    inputs = [sample.input for sample in samples]
+    with progress(transient=True) as bar:
         task = bar.add_task("inpainting faces", total=len(samples), status="")
-        for start in range(0, len(samples), batch_size):
-            chunk, holes = samples[start:start + batch_size], masks[start:start + batch_size]
-            filled = inpaint_crops(inpainter, [sample.input for sample in chunk], holes, 255)
-            for sample, hole, face in zip(chunk, holes, filled):
-                sample.output = composite(sample.input, face, hole)
-            bar.advance(task, len(chunk))
+        batches = Batches(inpainter.device, batch_size, name=inpainter.name)
+        filled = inpaint_crops(inpainter, inputs, masks, 255, batches, on_chunk=lambda count: bar.advance(task, count))
+    for sample, hole, face in zip(samples, masks, filled):
+        sample.output = composite(sample.input, face, hole)

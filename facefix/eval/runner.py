@@ -17,11 +17,12 @@ import numpy as np
 import torch
 
 from facefix.backends.base import Restorer
+from facefix.batching import Batches
 from facefix.console import progress
 from facefix.errors import FacefixError
 from facefix.eval import metrics as m
 from facefix.eval.fid import FIDReference
-from facefix.media import IMAGE_EXTENSIONS
+from facefix.media import IMAGE_EXTENSIONS, read_image
 from facefix.pipeline import from_tensor, to_tensor
 from facefix.train.degradation import CELEBA_TEST_DEGRADATION, degrade
 
@@ -87,11 +88,12 @@ def image_files(folder: Path, limit: int | None) -> list[Path]:
     return files[:limit] if limit else files
 
 
-def read_bgr(path: Path, size: int | None = None) -> np.ndarray:
-    """uint8 BGR, resized to ``size`` x ``size`` when a size is given."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise FacefixError(f"{path}: cannot read this image")
+def read_face(path: Path, size: int | None = None) -> np.ndarray:
+    """An evaluation image as the metrics take it: 8-bit BGR (16-bit files keep their high byte, as
+    OpenCV's 8-bit decoding does), resized to ``size`` x ``size`` when a size is given."""
+    image = read_image(path).bgr
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
     if size is None or image.shape[:2] == (size, size):
         return image
     return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
@@ -109,14 +111,14 @@ def load_samples(dataset: Path, *, size: int | None, gt: Path | None, synthesize
     samples = []
     for index, path in enumerate(image_files(dataset, limit)):
         name = str(path.relative_to(dataset))
-        image = read_bgr(path, size)
+        image = read_face(path, size)
         if synthesize:
             samples.append(Sample(name, synthesize_input(image, index), image))
         elif gt is not None:
             reference_path = gt / name
             if not reference_path.exists():
                 raise FacefixError(f"{reference_path}: ground truth for {path.name} is missing")
-            reference = read_bgr(reference_path, size)
+            reference = read_face(reference_path, size)
             if reference.shape != image.shape:
                 raise FacefixError(f"{reference_path}: ground truth is {reference.shape[1]}x{reference.shape[0]}, "
                                    f"the input {image.shape[1]}x{image.shape[0]}")
@@ -126,16 +128,18 @@ def load_samples(dataset: Path, *, size: int | None, gt: Path | None, synthesize
     return samples
 
 
-def restore_samples(restorer: Restorer, samples: list[Sample], batch_size: int = 4) -> None:
-    """Restore aligned faces in batches; sets each sample's ``output``."""
-    with torch.inference_mode(), progress(transient=True) as bar:
+def restore_samples(restorer: Restorer, samples: list[Sample], batch_size: int | None = 4) -> None:
+    """Restore aligned faces in batches (``None``: sized as ``--batch-size auto``); sets each sample's ``output``."""
+    def restore(chunk: list[Sample]) -> list[np.ndarray]:
+        faces = restorer.restore(to_tensor([sample.input for sample in chunk], 255, restorer.device))
+        return [np.clip(np.rint(face), 0, 255).astype(np.uint8) for face in from_tensor(faces, 255)]
+
+    with progress(transient=True) as bar:
         task = bar.add_task("restoring", total=len(samples), status="")
-        for start in range(0, len(samples), batch_size):
-            chunk = samples[start:start + batch_size]
-            restored = restorer.restore(to_tensor([s.input for s in chunk], 255, restorer.device))
-            for sample, face in zip(chunk, from_tensor(restored, 255)):
-                sample.output = np.clip(np.rint(face), 0, 255).astype(np.uint8)
-            bar.advance(task, len(chunk))
+        outputs = Batches(restorer.device, batch_size, name=restorer.name).map(
+            restore, samples, on_chunk=lambda count: bar.advance(task, count))
+    for sample, output in zip(samples, outputs):
+        sample.output = output
 
 
 def check_metric_names(metric_names: list[str]) -> None:
