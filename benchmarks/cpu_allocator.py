@@ -1,4 +1,4 @@
-"""What :func:`facefix.device.keep_freed_cpu_memory` changes: the fusion network's CPU latency with
+"""What :func:`facefix.allocator.keep_freed_cpu_memory` changes: the fusion network's CPU latency with
 glibc's default allocator behaviour against the kept-heap settings.
 
 An allocator setting is process-wide and cannot be undone, so each setting gets its own worker

@@ -49,13 +49,9 @@ def test_out_of_memory_halves_the_chunk_and_the_smaller_size_is_kept_for_later_c
 
 
 def test_auto_probes_one_item_then_sizes_the_rest_from_its_measured_memory(monkeypatch):
-    asked = []
-
-    def batch_size_for(device, bytes_per_face):
-        asked.append((device.type, bytes_per_face))
-        return 3
-
-    monkeypatch.setattr(facefix.batching, "batch_size_for", batch_size_for)
+    asked: list[tuple[str, int | None]] = []
+    monkeypatch.setattr(facefix.batching, "batch_size_for",
+                        lambda device, bytes_per_face: asked.append((device.type, bytes_per_face)) or 3)
     model = SmallDevice(limit=100)
     batches = Batches(CPU, None, name="model")
     assert batches.map(model, list(range(8))) == [item * 10 for item in range(8)]

@@ -7,12 +7,14 @@ import json
 import cv2
 import numpy as np
 import pytest
+import torch
 from conftest import shared_path
 from restorers import BrightenRestorer
 from typer.testing import CliRunner
 
-from facefix.bench import bench_pipeline, medians, time_interleaved
+from facefix.bench import bench_pipeline, bench_restorer, medians, time_interleaved
 from facefix.cli import app
+from facefix.errors import FacefixError
 from facefix.face.detect import DetectedFace
 from facefix.media import expand_inputs
 from facefix.pipeline import FaceRestorePipeline
@@ -52,6 +54,31 @@ def test_pipeline_bench_counts_the_faces_of_every_file(tmp_path):
     assert not list(tmp_path.glob("*_*"))  # outputs went to a scratch folder, not next to the inputs
 
 
+class _TwoFaceRestorer(BrightenRestorer):
+    """Runs out of device memory above two faces per call, like a small GPU."""
+
+    def restore(self, faces):
+        self.batches = [*getattr(self, "batches", []), faces.shape[0]]
+        if faces.shape[0] > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return super().restore(faces)
+
+
+def test_network_bench_refuses_a_batch_that_does_not_fit_rather_than_timing_a_smaller_one():
+    restorer = _TwoFaceRestorer.load()
+    with pytest.raises(FacefixError, match="a batch of 4 faces does not fit"):
+        bench_restorer(restorer, batch_size=4, precision="fp32", min_seconds=0)
+    assert restorer.batches == [4]
+    result = bench_restorer(restorer, batch_size=2, precision="fp32", min_iterations=2, min_seconds=0)
+    assert result.batch_size == result.faces == 2 and set(restorer.batches[1:]) == {2}
+
+
+def test_network_bench_with_auto_batch_size_times_the_size_auto_picks():
+    restorer = _TwoFaceRestorer.load()
+    result = bench_restorer(restorer, batch_size=None, precision="fp32", warmup=1, min_iterations=2, min_seconds=0)
+    assert result.batch_size == 1 and restorer.batches == [1, 1, 1, 1]  # auto on the CPU: one face per call
+
+
 def _bench_json(*args: str) -> list[dict]:
     result = runner.invoke(app, ["bench", "--backend", "fusion", "--device", "cpu", "--min-seconds", "0", "--json",
                                  *args])
@@ -82,7 +109,6 @@ def test_size_cannot_change_a_checkpoint():
 
 def test_compile_needs_a_backend_with_one_network():
     from facefix.bench import compile_restorer
-    from facefix.errors import FacefixError
 
     with pytest.raises(FacefixError, match="no single network"):
         compile_restorer(BrightenRestorer.load())

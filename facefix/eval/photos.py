@@ -16,6 +16,7 @@ from facefix.console import progress
 from facefix.eval.runner import FacePair, Sample
 from facefix.face.align import align_face
 from facefix.media import Picture
+from facefix.memory import auto_batch_limit
 from facefix.pipeline import FaceRestorePipeline
 
 
@@ -34,9 +35,11 @@ def looks_unaligned(files: list[Path]) -> bool:
     return False
 
 
-def restore_photos(pipeline: FaceRestorePipeline, samples: list[Sample], batch_size: int = 4) -> int:
-    """Restore every face of every photo; sets ``output`` and ``faces``. Returns the number of faces."""
+def restore_photos(pipeline: FaceRestorePipeline, samples: list[Sample], batch_size: int | None = 4) -> int:
+    """Restore every face of every photo, ``batch_size`` photos per pipeline call (``None``: as many as
+    ``--batch-size auto`` may put faces in one batch); sets ``output`` and ``faces``. Returns the number of faces."""
     size = pipeline.restorer.face_size
+    batch_size = batch_size or auto_batch_limit(pipeline.restorer.device)
     found = 0
     with progress(transient=True) as bar:
         task = bar.add_task("restoring photos", total=len(samples), status="")
