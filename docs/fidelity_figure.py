@@ -36,7 +36,7 @@ import torch
 
 from facefix.backends.base import RestoreOptions
 from facefix.backends.fusion import FusionRestorer
-from facefix.train.degradation import GFPGAN_DEGRADATION, degrade
+from facefix.quality.degradation import GFPGAN_DEGRADATION, degrade
 
 FIDELITIES = (0.0, 0.25, 0.5, 0.75, 1.0)
 SIZE = 64
@@ -267,7 +267,7 @@ def main() -> None:
 
     caption = (f"A tiny {SIZE} px fusion model trained from scratch (at F = 1) for {args.steps} steps on {args.faces} "
                f"synthetic cartoon faces, on a CPU, by docs/fidelity_figure.py - not GFPGAN v1.4.\n"
-               f"Chart: mean over {args.held_out} held-out faces, each degraded by facefix.train.degradation "
+               f"Chart: mean over {args.held_out} held-out faces, each degraded by facefix.quality.degradation "
                f"(blur sigma 1.5, down-sampling 2.5x, noise 6, JPEG 75).")
     make_figure(args.output, to_rgb8(to_tensor(held_out[e].astype(np.float32) / 255)), to_rgb8(lqs[e]),
                 [to_rgb8(outputs[f][e]) for f in FIDELITIES], distances, caption)

@@ -16,9 +16,10 @@ from facefix.commands.options import (BatchSizeOpt, Detector, DetectorOpt, Detec
 from facefix.console import info
 from facefix.device import resolve_device, resolve_dtype
 from facefix.errors import FacefixError
-from facefix.eval import fid, inpaint, metrics as metric_functions, photos, report, sheet
+from facefix.eval import fid, inpaint, photos, report, sheet
+from facefix.quality import metrics as metric_functions
 from facefix.eval.datasets import DATASETS, dataset_dir, resolve_dataset
-from facefix.eval.metrics import METRICS
+from facefix.quality.metrics import METRICS
 from facefix.eval.paper import PAPER_SETS, paper_numbers
 from facefix.eval.runner import (Sample, check_metric_names, check_metrics, image_files, load_samples,
                                   restore_samples, score)

@@ -27,7 +27,7 @@ import torch
 from facefix import hub
 from facefix.console import progress
 from facefix.errors import FacefixError
-from facefix.eval import metrics as m
+from facefix.quality import metrics as m
 from facefix.media import IMAGE_EXTENSIONS
 
 _CHUNK = 1 << 20

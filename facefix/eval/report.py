@@ -16,7 +16,7 @@ import numpy as np
 from rich.table import Table
 
 from facefix.errors import FacefixError
-from facefix.eval.metrics import METRICS
+from facefix.quality.metrics import METRICS
 from facefix.eval.paper import NOT_COMPUTED_DIRECTIONS, PaperNumber
 from facefix.eval.runner import EvalResult
 

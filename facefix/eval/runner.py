@@ -20,11 +20,11 @@ from facefix.backends.base import Restorer
 from facefix.batching import Batches
 from facefix.console import progress
 from facefix.errors import FacefixError
-from facefix.eval import metrics as m
+from facefix.quality import metrics as m
 from facefix.eval.fid import FIDReference
 from facefix.media import IMAGE_EXTENSIONS, read_image
 from facefix.pipeline import from_tensor, to_tensor
-from facefix.train.degradation import CELEBA_TEST_DEGRADATION, degrade
+from facefix.quality.degradation import CELEBA_TEST_DEGRADATION, degrade
 
 SYNTHESIS_SEED = 2024
 

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from facefix.errors import FacefixError
-from facefix.eval.metrics import METRICS
+from facefix.quality.metrics import METRICS
 from facefix.eval.report import check_new_file
 from facefix.eval.runner import EvalResult, Sample
 

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from facefix.errors import FacefixError
 from facefix.media import IMAGE_EXTENSIONS
-from facefix.train.degradation import DegradationConfig, degrade
+from facefix.quality.degradation import DegradationConfig, degrade
 
 
 def list_faces(source: str | Path) -> list[Path]:

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from facefix.train.config import TrainConfig
-from facefix.train.degradation import DegradationConfig
+from facefix.quality.degradation import DegradationConfig
 
 
 class TrainRecipe(ABC):

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from facefix.eval.metrics import LPIPSMetric, psnr
+from facefix.quality.metrics import LPIPSMetric, psnr
 from facefix.train.data import DegradedFaces
 from facefix.train.recipe import TrainRecipe
 

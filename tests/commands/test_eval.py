@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from facefix import backends
 from facefix.cli import app
-from facefix.eval import metrics
+from facefix.quality import metrics
 from facefix.eval.inpaint import make_mask
 from facefix.face.align import ffhq_template
 from facefix.face.detect import DetectedFace

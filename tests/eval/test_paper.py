@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import shared_path
 
-from facefix.eval.metrics import METRICS
+from facefix.quality.metrics import METRICS
 from facefix.eval.paper import NOT_COMPUTED_DIRECTIONS, PAPER_NUMBERS, paper_numbers
 
 SEED_FILES = {"seed 000": "000_", "seed 001": "001_", "seed 004": "004_"}

@@ -8,7 +8,7 @@ from helpers.training import write_tiny_faces
 
 from facefix.errors import FacefixError
 from facefix.train.data import DegradedFaces, batch_loader, list_faces
-from facefix.train.degradation import GFPGAN_DEGRADATION
+from facefix.quality.degradation import GFPGAN_DEGRADATION
 
 
 @pytest.fixture(scope="module")

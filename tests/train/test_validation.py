@@ -14,7 +14,7 @@ from facefix import hub
 from facefix.backends import BACKENDS, RestoreOptions
 from facefix.backends.fusion import FusionRestorer
 from facefix.backends.fusion.training import FusionRecipe
-from facefix.eval.metrics import psnr
+from facefix.quality.metrics import psnr
 from facefix.train import validation
 from facefix.train.data import DegradedFaces, list_faces
 from facefix.train.recipes import RECIPES, recipe_class

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facefix.nn.ffc import FFCResnetBlock
+from facefix.backends.ddpm.ffc import FFCResnetBlock
 
 
 @dataclass

@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facefix.nn.attention import FeatureFusionBlock
-from facefix.nn.stylegan2_clean import StyleGAN2DecoderClean
+from facefix.backends.fusion.attention import FeatureFusionBlock
+from facefix.backends.fusion.stylegan2_clean import StyleGAN2DecoderClean
 
 _BASE_CHANNELS = {4: 512, 8: 512, 16: 512, 32: 512, 64: 256, 128: 128, 256: 64, 512: 32, 1024: 16}
 _MULTIPLIED_FROM = 64  # resolutions from here on scale with the channel multiplier

@@ -15,8 +15,8 @@ import torch
 from facefix.backends.fusion.checkpoint import load_fusion_network
 from facefix.backends.fusion.network import FusionConfig, FusionGFPGAN
 from facefix.train.config import TrainConfig
-from facefix.train.degradation import GFPGAN_DEGRADATION
-from facefix.train.losses import IdentityLoss, VGGPerceptualLoss, fft_loss
+from facefix.quality.degradation import GFPGAN_DEGRADATION
+from facefix.quality.losses import IdentityLoss, VGGPerceptualLoss, fft_loss
 from facefix.train.recipe import TrainRecipe
 
 #: a tiny architecture for CPU smoke runs (64 px, narrow channels)

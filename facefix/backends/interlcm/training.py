@@ -39,7 +39,7 @@ from facefix.backends.interlcm.components import TINY_CONFIGS, TRAINABLE_ROLES, 
 from facefix.backends.interlcm.discriminator import PatchDiscriminator
 from facefix.backends.interlcm.pipeline import InterLCMPipeline, InterLCMSettings
 from facefix.train.config import TrainConfig
-from facefix.train.degradation import DegradationConfig
+from facefix.quality.degradation import DegradationConfig
 from facefix.train.recipe import TrainRecipe
 
 #: ffhq_blind_joint_dataset.py's "small degradation" (the one used): JPEG quality randint(60, 100)
@@ -74,7 +74,7 @@ class LPIPSLoss(nn.Module):
 
     def __init__(self, *, pretrained: bool, device: torch.device):
         super().__init__()
-        from facefix.eval.metrics import LPIPSMetric
+        from facefix.quality.metrics import LPIPSMetric
 
         self.model = LPIPSMetric(device, pretrained=pretrained).model.requires_grad_(False).eval()
         self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN, device=device).view(1, 3, 1, 1))

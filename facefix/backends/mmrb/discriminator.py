@@ -21,7 +21,7 @@ from torch import nn
 
 from facefix.backends.mmrb.network import gpen_channels
 from facefix.errors import CheckpointError
-from facefix.nn.stylegan2 import ConvLayer, EqualConv2d, EqualLinear, ResBlock, minibatch_stddev
+from facefix.backends.mmrb.stylegan2 import ConvLayer, EqualConv2d, EqualLinear, ResBlock, minibatch_stddev
 
 #: how many input-side blocks FreezeD freezes
 FREEZE_D_BLOCKS = 5

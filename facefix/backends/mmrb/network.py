@@ -4,7 +4,7 @@ Parameter names of the GPEN part are those of GPEN's ``FullGenerator`` (``ecdN``
 ``generator.*``), so a released GPEN file loads into it strictly. The paper's additions live under
 their own names:
 
-* ``mmrbs.N``: one :class:`~facefix.nn.mmrb.MMRB` after every encoder scale but the first and the last
+* ``mmrbs.N``: one :class:`~facefix.backends.mmrb.block.MMRB` after every encoder scale but the first and the last
   (6 for 512 px);
 * ``decoder.N``: the asymmetric codec's decoder; from the 4x4 encoder output it rebuilds one feature map
   per scale (8 px up to full size), each the encoder feature of that scale plus a learned residual.
@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facefix.nn.mmrb import MMRB
-from facefix.nn.stylegan2 import (ConstantInput, ConvLayer, EqualLinear, FusedLeakyReLU, ModulatedConv2d,
+from facefix.backends.mmrb.block import MMRB
+from facefix.backends.mmrb.stylegan2 import (ConstantInput, ConvLayer, EqualLinear, FusedLeakyReLU, ModulatedConv2d,
                                   PixelNorm, ToRGB)
 
 #: key prefixes of the parameters that GPEN's releases do not have

@@ -25,8 +25,8 @@ from facefix.backends.mmrb.network import MMRBConfig, MMRBNet
 from facefix.face.align import ffhq_template
 from facefix.face.components import COMPONENTS, crop_components
 from facefix.train.config import TrainConfig
-from facefix.train.degradation import MMRB_DEGRADATION
-from facefix.train.losses import IdentityLoss, VGGPerceptualLoss
+from facefix.quality.degradation import MMRB_DEGRADATION
+from facefix.quality.losses import IdentityLoss, VGGPerceptualLoss
 from facefix.train.recipe import TrainRecipe
 
 #: a tiny architecture for CPU smoke runs (GPEN's layout at 64 px with narrow channels)

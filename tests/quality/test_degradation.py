@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from facefix.train.degradation import (CODEFORMER_DEGRADATION, GFPGAN_DEGRADATION, MMRB_DEGRADATION,
+from facefix.quality.degradation import (CODEFORMER_DEGRADATION, GFPGAN_DEGRADATION, MMRB_DEGRADATION,
                                        DegradationConfig, degrade, gaussian_kernel, motion_kernel)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from facefix.nn.attention import FeatureFusionBlock
+from facefix.backends.fusion.attention import FeatureFusionBlock
 
 
 def test_shapes_and_identity_at_init():

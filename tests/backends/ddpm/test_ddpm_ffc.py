@@ -7,7 +7,7 @@ import torch
 from conftest import shared_path
 from torch import nn
 
-from facefix.nn.ffc import FFCResnetBlock
+from facefix.backends.ddpm.ffc import FFCResnetBlock
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from facefix.nn.stylegan2_clean import ModulatedConv2d
+from facefix.backends.fusion.stylegan2_clean import ModulatedConv2d
 
 
 @pytest.mark.parametrize("kernel_size, demodulate, upsample", [(3, True, False), (3, True, True), (1, False, False)])

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from facefix._compat import import_basicsr
-from facefix.eval.metrics import (METRICS, IdentityMetric, InceptionFeatures, LPIPSMetric, frechet_distance, niqe,
+from facefix.quality.metrics import (METRICS, IdentityMetric, InceptionFeatures, LPIPSMetric, frechet_distance, niqe,
                                   psnr, ssim)
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from facefix.nn.mmrb import MMRB, mmrb_parameter_count
+from facefix.backends.mmrb.block import MMRB, mmrb_parameter_count
 
 
 @pytest.mark.parametrize("channels,size", [(8, 16), (32, 9), (64, 4)])

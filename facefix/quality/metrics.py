@@ -93,7 +93,7 @@ class IdentityMetric:
     """Angle (degrees) between ArcFace embeddings: 0 for the same face, ~90 for unrelated ones."""
 
     def __init__(self, device: torch.device | str = "cpu", *, pretrained: bool = True):
-        from facefix.train.losses import IdentityLoss
+        from facefix.quality.losses import IdentityLoss
 
         self.device = torch.device(device)
         self.arcface = IdentityLoss(pretrained=pretrained).to(self.device)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from facefix import hub, registry
-from facefix.eval.metrics import IdentityMetric, LPIPSMetric
+from facefix.quality.metrics import IdentityMetric, LPIPSMetric
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,6 @@
 """The original StyleGAN2 layers (equalised learning rate, FIR filters), named as in GPEN's releases.
 
-Unlike :mod:`facefix.nn.stylegan2_clean`, these layers store unscaled weights and apply the
+Unlike :mod:`facefix.backends.fusion.stylegan2_clean`, these layers store unscaled weights and apply the
 equalised-learning-rate factor ``1 / sqrt(fan_in)`` at run time, and they resample with the 4-tap FIR
 filter ``[1, 3, 3, 1]`` (``upfirdn2d``) instead of bilinear interpolation. Everything is plain PyTorch
 (no custom CUDA kernels), so it runs and matches on any device.

@@ -1,1 +1,0 @@
-"""Building blocks shared by the backends, each tested on its own."""
