@@ -6,12 +6,16 @@ The pipeline, the CLI, the benchmark and the evaluator only ever talk to a :clas
 Contract of :meth:`Restorer.restore`: a batch of aligned faces, ``float32`` RGB in ``[0, 1]``, shape
 ``(B, 3, face_size, face_size)``, on any device; returns the restored faces in the same layout, range
 and device. Backends do their own normalisation (e.g. to ``[-1, 1]``), precision casts and clamping.
+
+Backends never print: long work (sampling steps) is reported through :attr:`Restorer.on_step` /
+:attr:`Inpainter.on_step`, which the command layer sets to draw a progress bar, and notes for the user go
+to the ``facefix.backends`` logger, which the command line prints.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -21,6 +25,27 @@ from torch import nn
 
 from facefix.device import to_memory_format
 from facefix.registry import Checkpoint
+
+
+#: ``on_step(label, done, total)``: ``done`` of ``total`` steps of the work ``label`` are finished
+#: (called with ``done = 0`` first and ``done = total`` last)
+StepCallback = Callable[[str, int, int], None]
+
+
+def counted_steps(on_step: StepCallback | None, label: str, total: int) -> Callable[[], None]:
+    """A no-argument function to call after each of ``total`` steps, reporting them to ``on_step``
+    (which hears ``done = 0`` now; nothing happens when it is None)."""
+    if on_step is None:
+        return lambda: None
+    done = 0
+    on_step(label, done, total)
+
+    def step() -> None:
+        nonlocal done
+        done += 1
+        on_step(label, done, total)
+
+    return step
 
 
 @dataclass(frozen=True)
@@ -56,6 +81,8 @@ class Restorer(ABC):
     #: run the network channels-last on the CPU (set where ``benchmarks/memory_format.py`` measured a gain)
     channels_last_on_cpu: ClassVar[bool] = False
     memory_format: torch.memory_format = torch.contiguous_format
+    #: progress of long work inside :meth:`restore` (set by the caller; None: nobody listens)
+    on_step: StepCallback | None = None
 
     def __init__(self, *, face_size: int, device: torch.device, dtype: torch.dtype,
                  options: RestoreOptions):
@@ -103,6 +130,12 @@ class Restorer(ABC):
         strictly, and return a ready model."""
 
     @classmethod
+    def from_exported(cls, weights: Mapping[str, torch.Tensor], *, device: torch.device) -> Restorer:
+        """The restorer of a training run's exported weights, as validation scores them (fp32, seed 0)."""
+        return cls.from_state_dict(weights, config=None, device=device, dtype=torch.float32,
+                                   options=RestoreOptions(seed=0))
+
+    @classmethod
     def from_config(cls, config: Mapping | None = None, *, device: torch.device | str = "cpu",
                     dtype: torch.dtype = torch.float32, options: RestoreOptions | None = None) -> Restorer:
         """The architecture of ``config`` (default: the default checkpoint's) with random weights.
@@ -128,6 +161,8 @@ class Inpainter(ABC):
     supported_options: ClassVar[frozenset[str]] = frozenset()
     face_size: int
     device: torch.device
+    #: progress of long work inside :meth:`inpaint` (set by the caller; None: nobody listens)
+    on_step: StepCallback | None = None
 
     @classmethod
     @abstractmethod

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from facefix.backends.base import Inpainter, RestoreOptions
+from facefix.backends.base import Inpainter, RestoreOptions, counted_steps
 from facefix.backends.ddpm.checkpoint import is_diffusers_unet, is_palette, load_diffusers_unet, load_unet
 from facefix.backends.ddpm.schedule import PALETTE_TEST_SCHEDULE, PaletteSampler
 from facefix.backends.ddpm.unet import DiffusionUNet, UNetConfig
@@ -88,7 +88,8 @@ class DDPMInpainter(Inpainter):
         steps = self.options.steps or DEFAULT_STEPS
         if self.conditional:
             sampler = PaletteSampler(PALETTE_TEST_SCHEDULE, steps)
-            filled = sampler.sample(self._denoise, known, mask, generator=self._generator())
+            filled = sampler.sample(self._denoise, known, mask, generator=self._generator(),
+                                    on_step=counted_steps(self.on_step, "inpainting", sampler.num_steps))
         else:
             filled = self._repaint(known, mask, steps)
         out = (filled.clamp(-1, 1) + 1) / 2
@@ -97,8 +98,6 @@ class DDPMInpainter(Inpainter):
     def _repaint(self, known: torch.Tensor, mask: torch.Tensor, steps: int) -> torch.Tensor:
         from diffusers import RePaintScheduler
 
-        from facefix.console import progress
-
         scheduler = RePaintScheduler(num_train_timesteps=1000, beta_start=1e-4, beta_end=0.02,
                                      beta_schedule="linear", clip_sample=True)
         scheduler.set_timesteps(steps, jump_length=10, jump_n_sample=10, device=known.device)
@@ -106,14 +105,13 @@ class DDPMInpainter(Inpainter):
         keep = 1 - mask  # diffusers' RePaint: 1 = keep, 0 = fill
         image = torch.randn(known.shape, generator=generator).to(known)
         previous = int(scheduler.timesteps[0]) + 1
-        with progress(transient=True) as bar:
-            task = bar.add_task("inpainting (RePaint)", total=len(scheduler.timesteps), status="")
-            for t in scheduler.timesteps:
-                if int(t) < previous:
-                    noise_pred = self._denoise(image, t)
-                    image = scheduler.step(noise_pred, t, image, known, keep, generator).prev_sample
-                else:
-                    image = scheduler.undo_step(image, previous, generator)
-                previous = int(t)
-                bar.advance(task)
+        step = counted_steps(self.on_step, "inpainting (RePaint)", len(scheduler.timesteps))
+        for t in scheduler.timesteps:
+            if int(t) < previous:
+                noise_pred = self._denoise(image, t)
+                image = scheduler.step(noise_pred, t, image, known, keep, generator).prev_sample
+            else:
+                image = scheduler.undo_step(image, previous, generator)
+            previous = int(t)
+            step()
         return image

@@ -31,22 +31,23 @@ bar counts the network evaluations.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 
-from facefix.backends.base import Inpainter, Restorer, RestoreOptions
+from facefix.backends.base import Inpainter, Restorer, RestoreOptions, counted_steps
 from facefix.backends.interlcm.checkpoint import (DEFAULT_FACE_SIZE, DEFAULT_VARIANT, VARIANTS, InterLCMWeights,
                                                   get_variant, official_configs, resolve, split_bundle)
 from facefix.backends.interlcm.components import InterLCMModels
 from facefix.backends.interlcm.pipeline import InterLCMPipeline, InterLCMSettings
 from facefix.backends.interlcm.sampler import face_seeds, seeded_noise
-from facefix.console import console, progress
 
 __all__ = ["VARIANTS", "InterLCMInpainter", "InterLCMModels", "InterLCMPipeline", "InterLCMRestorer",
            "InterLCMSettings"]
 
+logger = logging.getLogger(__name__)
 DEFAULT_SEED = 0
 _cpu_notice_shown = False
 
@@ -108,8 +109,7 @@ class InterLCMRestorer(Restorer):
         global _cpu_notice_shown
         if self.device.type == "cpu" and not _cpu_notice_shown:
             _cpu_notice_shown = True
-            console.print("[yellow]note:[/] InterLCM runs on the CPU: expect minutes per face (a GPU takes "
-                          "under a second)")
+            logger.warning("InterLCM runs on the CPU: expect minutes per face (a GPU takes under a second)")
 
     def restore(self, faces: torch.Tensor) -> torch.Tensor:
         self._announce_cpu()
@@ -121,12 +121,8 @@ class InterLCMRestorer(Restorer):
 
         lq = faces.to(self.device, torch.float32) * 2 - 1
         with torch.inference_mode():
-            if self.device.type != "cpu":
-                output = self.pipeline.run(lq, noise)
-            else:
-                with progress(transient=True) as bar:
-                    task = bar.add_task(f"InterLCM {self.variant.name}", total=evaluations, status="")
-                    output = self.pipeline.run(lq, noise, on_step=lambda: bar.advance(task))
+            output = self.pipeline.run(lq, noise, on_step=counted_steps(self.on_step, f"InterLCM {self.variant.name}",
+                                                                        evaluations))
         return ((output.clamp(-1, 1) + 1) / 2).to(faces.device)
 
 
@@ -151,5 +147,6 @@ class InterLCMInpainter(Inpainter):
 
     def inpaint(self, faces: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         hole = masks.to(faces.device) > 0.5
+        self.restorer.on_step = self.on_step
         filled = self.restorer.restore(torch.where(hole, torch.ones_like(faces), faces))
         return torch.where(hole, filled.to(faces), faces)
