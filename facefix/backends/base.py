@@ -67,7 +67,38 @@ class RestoreOptions:
     variant: str | None = None
 
 
-class Restorer(ABC):
+class BackendModel(ABC):
+    """What restorers and inpainters share: options, progress reporting, a tiny build and a weights file."""
+
+    name: ClassVar[str]
+    #: options of :class:`RestoreOptions` this backend honours (the CLI warns about the others)
+    supported_options: ClassVar[frozenset[str]] = frozenset()
+    #: the smallest architecture of the backend, for :meth:`from_config` (smoke runs, the contract tests)
+    tiny_config: ClassVar[Mapping | None] = None
+    face_size: int
+    device: torch.device
+    #: progress of long work inside ``restore`` / ``inpaint`` (set by the caller; None: nobody listens)
+    on_step: StepCallback | None = None
+
+    @classmethod
+    def from_config(cls, config: Mapping | None = None, *, device: torch.device | str = "cpu",
+                    dtype: torch.dtype = torch.float32, options: RestoreOptions | None = None) -> BackendModel:
+        """The architecture of ``config`` (default: the default checkpoint's) with random weights.
+
+        Used by ``facefix bench`` and the contract tests, which must run without downloads.
+        """
+        raise NotImplementedError(f"backend {cls.name!r} cannot be built from a config alone")
+
+    def weights_file(self) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+        """``(state_dict, safetensors metadata)``: a file that ``load`` reads back as this model. By default
+        the state dict of ``self.network``, whose architecture the loader infers from the shapes."""
+        network = getattr(self, "network", None)
+        if not isinstance(network, nn.Module):
+            raise NotImplementedError(f"backend {self.name!r} does not say how its weights are written")
+        return {key: value.detach().cpu() for key, value in network.state_dict().items()}, {}
+
+
+class Restorer(BackendModel):
     """A face restoration model ready for inference.
 
     Subclasses set :attr:`name` and :attr:`default_checkpoint` and implement
@@ -75,14 +106,9 @@ class Restorer(ABC):
     override :meth:`load` instead.
     """
 
-    name: ClassVar[str]
-    #: options of :class:`RestoreOptions` this backend honours (the CLI warns about the others)
-    supported_options: ClassVar[frozenset[str]] = frozenset()
     #: run the network channels-last on the CPU (set where ``benchmarks/memory_format.py`` measured a gain)
     channels_last_on_cpu: ClassVar[bool] = False
     memory_format: torch.memory_format = torch.contiguous_format
-    #: progress of long work inside :meth:`restore` (set by the caller; None: nobody listens)
-    on_step: StepCallback | None = None
 
     def __init__(self, *, face_size: int, device: torch.device, dtype: torch.dtype,
                  options: RestoreOptions):
@@ -135,34 +161,18 @@ class Restorer(ABC):
         return cls.from_state_dict(weights, config=None, device=device, dtype=torch.float32,
                                    options=RestoreOptions(seed=0))
 
-    @classmethod
-    def from_config(cls, config: Mapping | None = None, *, device: torch.device | str = "cpu",
-                    dtype: torch.dtype = torch.float32, options: RestoreOptions | None = None) -> Restorer:
-        """The architecture of ``config`` (default: the default checkpoint's) with random weights.
-
-        Used by ``facefix bench`` and the contract tests, which must run without downloads.
-        """
-        raise NotImplementedError(f"backend {cls.name!r} cannot be built from a config alone")
-
     @abstractmethod
     def restore(self, faces: torch.Tensor) -> torch.Tensor:
         """Restore a batch of aligned faces (see the module docstring for the contract)."""
 
 
-class Inpainter(ABC):
+class Inpainter(BackendModel):
     """A model that fills masked regions of aligned faces.
 
     :meth:`inpaint` takes ``faces`` as in :meth:`Restorer.restore` and ``masks`` of shape
     ``(B, 1, H, W)`` with 1 where pixels must be filled and 0 where they are known. The result equals
     the input exactly where the mask is 0.
     """
-
-    name: ClassVar[str]
-    supported_options: ClassVar[frozenset[str]] = frozenset()
-    face_size: int
-    device: torch.device
-    #: progress of long work inside :meth:`inpaint` (set by the caller; None: nobody listens)
-    on_step: StepCallback | None = None
 
     @classmethod
     @abstractmethod

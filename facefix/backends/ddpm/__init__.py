@@ -35,6 +35,8 @@ DEFAULT_STEPS = 250
 class DDPMInpainter(Inpainter):
     name = "ddpm"
     supported_options = frozenset({"seed", "steps"})
+    tiny_config = {"inner_channel": 32, "channel_mults": [1, 2], "res_blocks": 1, "num_head_channels": 16,
+                   "attn_res": [], "ffc": True, "size": 64}
 
     def __init__(self, network: torch.nn.Module, *, conditional: bool, face_size: int, device: torch.device,
                  dtype: torch.dtype, options: RestoreOptions):
@@ -69,6 +71,23 @@ class DDPMInpainter(Inpainter):
             return cls(network, conditional=True, face_size=int(config.get("size", 256)), device=device,
                        dtype=dtype, options=options)
         raise CheckpointError("not a diffusion inpainting checkpoint (neither Palette/facefix U-Net nor diffusers UNet2DModel)")
+
+    @classmethod
+    def from_config(cls, config: Mapping | None = None, *, device: torch.device | str = "cpu",
+                    dtype: torch.dtype = torch.float32, options: RestoreOptions | None = None) -> DDPMInpainter:
+        """A conditional model (the seed paper's U-Net) of ``config``: :class:`UNetConfig` fields and ``size``."""
+        config = dict(config or {})
+        size = int(config.pop("size", 256))
+        unet_config = UNetConfig(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in config.items()})
+        return cls(DiffusionUNet(unet_config), conditional=True, face_size=size, device=torch.device(device),
+                   dtype=dtype, options=options or RestoreOptions())
+
+    def weights_file(self) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+        if not self.conditional:
+            raise NotImplementedError("the unconditional (diffusers) model is read from its registry folder only")
+        weights, _ = super().weights_file()
+        settings = {"num_head_channels": self.network.config.num_head_channels, "size": self.face_size}
+        return weights, {"config": json.dumps(settings)}
 
     def _generator(self) -> torch.Generator:
         seed = self.options.seed if self.options.seed is not None else torch.seed()

@@ -31,6 +31,7 @@ bar counts the network evaluations.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -38,9 +39,10 @@ from pathlib import Path
 import torch
 
 from facefix.backends.base import Inpainter, Restorer, RestoreOptions, counted_steps
-from facefix.backends.interlcm.checkpoint import (DEFAULT_FACE_SIZE, DEFAULT_VARIANT, VARIANTS, InterLCMWeights,
-                                                  get_variant, official_configs, resolve, split_bundle)
-from facefix.backends.interlcm.components import InterLCMModels
+from facefix.backends.interlcm.checkpoint import (DEFAULT_FACE_SIZE, DEFAULT_VARIANT, METADATA_KEY, VARIANTS,
+                                                  InterLCMWeights, get_variant, official_configs, resolve,
+                                                  split_bundle)
+from facefix.backends.interlcm.components import TINY_CONFIGS, InterLCMModels
 from facefix.backends.interlcm.pipeline import InterLCMPipeline, InterLCMSettings
 from facefix.backends.interlcm.sampler import face_seeds, seeded_noise
 
@@ -57,10 +59,12 @@ class InterLCMRestorer(Restorer):
 
     name = "interlcm"
     supported_options = frozenset({"seed", "steps", "variant"})
+    tiny_config = TINY_CONFIGS
 
     def __init__(self, models: InterLCMModels, *, variant: str = DEFAULT_VARIANT, face_size: int = DEFAULT_FACE_SIZE,
-                 device: torch.device, dtype: torch.dtype, options: RestoreOptions):
+                 device: torch.device, dtype: torch.dtype, options: RestoreOptions, configs: Mapping | None = None):
         super().__init__(face_size=face_size, device=device, dtype=dtype, options=options)
+        self.configs = dict(configs) if configs is not None else None  # of the parts, for weights_file()
         self.variant = get_variant(variant)
         # --steps overrides the variant's number of network evaluations (the weights were trained for theirs)
         settings = InterLCMSettings(evaluations=options.steps or self.variant.evaluations,
@@ -73,7 +77,7 @@ class InterLCMRestorer(Restorer):
                      options: RestoreOptions) -> InterLCMRestorer:
         models = InterLCMModels.from_state_dicts(weights.state_dicts, weights.configs)
         return cls(models, variant=weights.variant.name, face_size=weights.face_size, device=device, dtype=dtype,
-                   options=options)
+                   options=options, configs=weights.configs)
 
     @classmethod
     def load(cls, weights: str | Path | None = None, *, device: torch.device | str = "cpu",
@@ -100,10 +104,22 @@ class InterLCMRestorer(Restorer):
         """Random weights of the official architecture (or of ``config``, shaped as in :meth:`from_state_dict`)."""
         config = dict(config or {})
         options = options or RestoreOptions()
-        models = InterLCMModels.from_configs({**official_configs(), **config.get("configs", {})})
-        return cls(models, variant=options.variant or config.get("variant", DEFAULT_VARIANT),
+        configs = {**official_configs(), **config.get("configs", {})}
+        return cls(InterLCMModels.from_configs(configs),
+                   variant=options.variant or config.get("variant", DEFAULT_VARIANT),
                    face_size=int(config.get("face_size", DEFAULT_FACE_SIZE)), device=torch.device(device),
-                   dtype=dtype, options=options)
+                   dtype=dtype, options=options, configs=configs)
+
+    def weights_file(self) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+        """All five parts in one bundle with their settings, as ``facefix train export`` writes it."""
+        if self.configs is None:
+            raise NotImplementedError("these InterLCM parts were built without their configs")
+        models = self.pipeline.models.modules()
+        bundle = {f"{role}.{key}": value.detach().cpu()
+                  for role, module in models.items() for key, value in module.state_dict().items()}
+        settings = {"variant": self.variant.name, "face_size": self.face_size,
+                    "configs": {role: self.configs[role] for role in models if role in self.configs}}
+        return bundle, {METADATA_KEY: json.dumps(settings)}
 
     def _announce_cpu(self) -> None:
         global _cpu_notice_shown
@@ -133,9 +149,19 @@ class InterLCMInpainter(Inpainter):
     name = "interlcm"
     supported_options = frozenset({"seed", "steps", "variant"})
 
+    tiny_config = {**TINY_CONFIGS, "variant": "inpainting"}
+
     def __init__(self, restorer: InterLCMRestorer):
         self.restorer = restorer
         self.face_size, self.device = restorer.face_size, restorer.device
+
+    @classmethod
+    def from_config(cls, config: Mapping | None = None, *, device: torch.device | str = "cpu",
+                    dtype: torch.dtype = torch.float32, options: RestoreOptions | None = None) -> InterLCMInpainter:
+        return cls(InterLCMRestorer.from_config(config, device=device, dtype=dtype, options=options))
+
+    def weights_file(self) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+        return self.restorer.weights_file()
 
     @classmethod
     def load(cls, weights: str | Path | None = None, *, device: torch.device | str = "cpu",
