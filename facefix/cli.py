@@ -69,6 +69,9 @@ def _root(
 ) -> None:
     if debug:
         os.environ["FACEFIX_DEBUG"] = "1"
+    from facefix.commands.progress import show_backend_notes
+
+    show_backend_notes()
 
 
 def _attach() -> None:

@@ -10,9 +10,10 @@ import cv2
 import typer
 from rich.console import Console
 
-from facefix.backends import RestoreOptions, backend_class, inpainter_class
+from facefix.backends import BACKENDS, RestoreOptions, backend_class, inpainter_class, paper_rows
 from facefix.commands.options import (BatchSizeOpt, Detector, DetectorOpt, DetectorWeightsOpt, Device, DeviceOpt,
                                       Precision, PrecisionOpt, WeightsOpt)
+from facefix.commands.progress import StepBar
 from facefix.console import info
 from facefix.device import resolve_device, resolve_dtype
 from facefix.errors import FacefixError
@@ -20,7 +21,7 @@ from facefix.eval import fid, inpaint, photos, report, sheet
 from facefix.quality import metrics as metric_functions
 from facefix.eval.datasets import DATASETS, dataset_dir, resolve_dataset
 from facefix.quality.metrics import METRICS
-from facefix.eval.paper import PAPER_SETS, paper_numbers
+from facefix.eval.paper import PaperNumber, numbers_from_rows, select_numbers
 from facefix.eval.runner import (Sample, check_metric_names, check_metrics, image_files, load_samples,
                                   restore_samples, score)
 
@@ -39,15 +40,21 @@ def _option(flag: str, panel: str, help_text: str, **kwargs):
     return typer.Option(flag, help=help_text, rich_help_panel=panel, **kwargs)
 
 
+def _paper_numbers(backend: str) -> list[PaperNumber]:
+    """Every number ``backend``'s papers print (from its row of the backend table)."""
+    return numbers_from_rows(backend, paper_rows(backend))
+
+
 def _paper_set(dataset: str, folder: Path, declared: str | None) -> str | None:
     """The published set whose paper numbers apply: declared, named, or the cached copy of a known set."""
+    paper_sets = {number.dataset for name in BACKENDS for number in _paper_numbers(name)}
     if declared is not None:
-        if declared not in PAPER_SETS:
-            raise FacefixError(f"--paper-set {declared}: the papers report on {', '.join(sorted(PAPER_SETS))}")
+        if declared not in paper_sets:
+            raise FacefixError(f"--paper-set {declared}: the papers report on {', '.join(sorted(paper_sets))}")
         return declared
-    if dataset in PAPER_SETS:
+    if dataset in paper_sets:
         return dataset
-    return next((name for name in PAPER_SETS if name in DATASETS and dataset_dir(name) == folder), None)
+    return next((name for name in sorted(paper_sets) if name in DATASETS and dataset_dir(name) == folder), None)
 
 
 def _fid_reference(fid_ref: Path | None, fid_stats: Path | None, inception_of) -> fid.FIDReference | None:
@@ -69,6 +76,7 @@ def _inpaint_set(folder: Path, backend: str, weights: str | None, *, gt: Path | 
     inpaint.check_mask_spec(masks, gt is not None)
     inpainter = inpainter_class(backend).load(weights, device=device, dtype=dtype,
                                               options=RestoreOptions(seed=seed, steps=steps))
+    inpainter.on_step = StepBar()
     samples = load_samples(folder, size=inpainter.face_size, gt=gt, synthesize=False, limit=limit)
     if gt is None:
         inpaint.clean_faces_as_samples(samples)
@@ -83,6 +91,7 @@ def _restore_set(folder: Path, backend: str, weights: str | None, *, gt: Path | 
                  limit: int | None, unaligned: bool | None, detector: str, detector_weights: Path | None,
                  device, dtype, batch_size: int, check_before_work) -> list[Sample]:
     restorer = backend_class(backend).load(weights, device=device, dtype=dtype, options=RestoreOptions())
+    restorer.on_step = StepBar()
     if unaligned is None:
         unaligned = photos.looks_unaligned(image_files(folder, limit))
         if unaligned:
@@ -190,7 +199,7 @@ def evaluate(
                    inception=inception_of() if "fid" in names else None)
 
     setting = masks if task is Task.inpaint and masks in inpaint.GENERATED_MASKS else None
-    paper = paper_numbers(backend, published_set, setting)
+    paper = select_numbers(_paper_numbers(backend), published_set, setting)
     described = f"{len(samples)} images" + (f", {setting} masks" if setting else "")
     title = f"{backend} on {published_set or Path(dataset).name or dataset} ({described})"
     Console().print(report.results_table(result, title, paper))

@@ -12,6 +12,7 @@ from facefix.backends import inpainter_class
 from facefix.backends.base import RestoreOptions
 from facefix.commands.options import (Detector, DetectorOpt, DetectorWeightsOpt, Device, DeviceOpt, InpaintBackend,
                                       InpaintBackendOpt, OutputDirOpt, Precision, PrecisionOpt, SeedOpt, WeightsOpt)
+from facefix.commands.progress import StepBar
 from facefix.console import console, error, progress, warn
 from facefix.device import resolve_device, resolve_dtype
 from facefix.errors import FacefixError, InputError
@@ -76,6 +77,7 @@ def inpaint(
     dtype = resolve_dtype(precision.value)
     inpainter = inpainter_class(backend.value).load(weights, device=torch_device, dtype=dtype,
                                              options=RestoreOptions(seed=seed, steps=steps))
+    inpainter.on_step = StepBar()
     detector = None if aligned else load_detector(detector.value, detector_weights, torch_device)
     try:
         output.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from facefix.backends import BACKENDS, INPAINTERS
+from facefix.backends import inpainter_names, restorer_names
 from facefix.face.detect import DETECTORS
 
 
@@ -25,10 +25,10 @@ class Precision(str, Enum):
     bf16 = "bf16"
 
 
-Backend = Enum("Backend", {name: name for name in BACKENDS}, type=str)
+Backend = Enum("Backend", {name: name for name in restorer_names()}, type=str)
 
 BackendOpt = Annotated[Backend, typer.Option("--backend", "-b", help="Restoration model.")]
-InpaintBackend = Enum("InpaintBackend", {name: name for name in INPAINTERS}, type=str)
+InpaintBackend = Enum("InpaintBackend", {name: name for name in inpainter_names()}, type=str)
 InpaintBackendOpt = Annotated[InpaintBackend, typer.Option("--backend", "-b", help="Inpainting model.")]
 WeightsOpt = Annotated[
     str | None,

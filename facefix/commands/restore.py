@@ -12,6 +12,7 @@ from facefix.backends import RestoreOptions, backend_class
 from facefix.commands.options import (AutoBatchSizeOpt, Backend, BackendOpt, Detector, DetectorOpt, DetectorWeightsOpt,
                                       Device, DeviceOpt, OutputDirOpt, Precision,
                                       PrecisionOpt, SeedOpt, WeightsOpt)
+from facefix.commands.progress import StepBar
 from facefix.console import console, error, progress, warn
 from facefix.device import resolve_device, resolve_dtype
 from facefix.errors import FacefixError
@@ -78,6 +79,7 @@ def restore(
         warn(f"--{name.replace('_', '-')} has no effect on the {backend.value} backend")
     torch_device = resolve_device(device.value)
     restorer = cls.load(weights, device=torch_device, dtype=resolve_dtype(precision.value), options=options)
+    restorer.on_step = StepBar()
     face_detector = None if aligned else load_detector(detector.value, detector_weights, torch_device)
     parser = load_parser(torch_device) if parse and not aligned else None
     pipeline = FaceRestorePipeline(restorer, face_detector, upscale=upscale, only_center_face=only_center_face,

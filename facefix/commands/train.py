@@ -13,6 +13,7 @@ from typing import Annotated
 import torch
 import typer
 
+from facefix.backends import recipe_class, recipe_names
 from facefix.console import console, warn
 from facefix.errors import FacefixError
 from facefix.train import distributed
@@ -22,10 +23,9 @@ from facefix.train.data import DegradedFaces, list_faces
 from facefix.train.distributed import DistributedContext
 from facefix.train.export import export_run
 from facefix.train.loop import Trainer
-from facefix.train.recipes import RECIPES, recipe_class
 
 app = typer.Typer(help="Train a backend (and export inference weights).", invoke_without_command=True)
-Method = Enum("Method", {name: name for name in RECIPES}, type=str)
+Method = Enum("Method", {name: name for name in recipe_names()}, type=str)
 
 
 class Preset(str, Enum):
@@ -121,5 +121,5 @@ def export(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing file.")] = False,
 ) -> None:
     """Write a checkpoint's EMA generator as its method's inference file for `facefix restore --weights`."""
-    folder = export_run(run, output, overwrite=overwrite)
+    folder = export_run(run, output, recipe_class, overwrite=overwrite)
     console.print(f"exported {folder} -> {output}")

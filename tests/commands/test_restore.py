@@ -27,7 +27,7 @@ TEST_BACKEND = "restorers:BrightenRestorer"
 
 @pytest.fixture(autouse=True)
 def _test_backend(monkeypatch):
-    monkeypatch.setitem(backends.BACKENDS, "fusion", TEST_BACKEND)
+    monkeypatch.setitem(backends.BACKENDS, "fusion", backends.Backend(restorer=TEST_BACKEND))
 
 
 def _detector_args() -> list[str]:
@@ -138,7 +138,7 @@ def test_recursive_folder_keeps_the_tree(tmp_path):
 
 def _run_cli(args: list[str], **kwargs) -> subprocess.Popen:
     code = ("import sys; sys.path.insert(0, 'tests'); import facefix.backends as b; "
-            f"b.BACKENDS['fusion'] = {TEST_BACKEND!r}; from facefix.cli import main; "
+            f"b.BACKENDS['fusion'] = b.Backend(restorer={TEST_BACKEND!r}); from facefix.cli import main; "
             "sys.argv = ['facefix'] + sys.argv[1:]; main()")
     return subprocess.Popen([sys.executable, "-c", code, *args], cwd=REPO, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, **kwargs)
