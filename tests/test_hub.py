@@ -22,7 +22,7 @@ def served(tmp_path):
     """A 3 MB file on a loopback server and a checkpoint entry pointing at it."""
     root = tmp_path / "server"
     root.mkdir()
-    payload = os.urandom(3_000_000)
+    payload = b"PK\x03\x04" + os.urandom(3_000_000)  # shaped like a torch zip checkpoint
     (root / "weights.pth").write_bytes(payload)
     server = FileServer(root)
     checkpoint = Checkpoint(id="test.weights", urls=(f"{server.url}/weights.pth",), filename="weights.pth",
@@ -90,7 +90,7 @@ def test_two_concurrent_downloads_make_one_good_file(served):
         paths = pool.starmap(_fetch_in_child, [args, args])
     assert paths[0] == paths[1]
     assert Path(paths[0]).read_bytes() == payload
-    assert sorted(p.name for p in Path(paths[0]).parent.iterdir()) == ["weights.pth"]
+    assert sorted(p.name for p in Path(paths[0]).parent.iterdir()) == ["weights.pth", "weights.pth.verified"]
 
 
 def test_mirror_is_tried_first(served, monkeypatch, tmp_path):

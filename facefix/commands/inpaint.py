@@ -101,8 +101,7 @@ def inpaint(
                 if result.unfilled:
                     warn(f"{item.path}: {result.unfilled} masked pixels lie outside every detected face and were "
                           "left as they are")
-                target.parent.mkdir(parents=True, exist_ok=True)
-                write_image(target, result.picture)
+                write_image(target, result.picture, like=picture, overwrite=overwrite, protected=inputs_resolved)
                 done += 1
             except FacefixError as exc:
                 failed += 1

@@ -74,5 +74,5 @@ def export_run(run: Path, output: Path, *, overwrite: bool = False) -> Path:
     folder = find_checkpoint(run)
     recipe = rebuild_recipe(folder / EMA_FILE)
     weights, metadata = recipe.export(recipe.generator)
-    hub.save_state_dict(weights, output, metadata)
+    hub.save_state_dict(weights, output, metadata, overwrite=overwrite)
     return folder
