@@ -116,13 +116,12 @@ def _float_to_sixteen_bit(path: Path, pixels: np.ndarray) -> np.ndarray:
     return np.rint(pixels * 65535.0).astype(np.uint16)
 
 
-def _read_deep(path: Path, pil: Image.Image, metadata: dict) -> Picture:
-    pixels = _read_unchanged(path, pil)
+def _deep_picture(path: Path, pixels: np.ndarray, fmt: str, metadata: dict) -> Picture:
+    """A :class:`Picture` of 16-bit or float pixels decoded by OpenCV (BGR, gray or BGRA)."""
     if pixels.dtype.kind == "f":
         pixels = _float_to_sixteen_bit(path, pixels)
     elif pixels.dtype != np.uint16:
         pixels = pixels.astype(np.uint16)
-    fmt = pil.format or "PNG"
     if pixels.ndim == 2:
         return Picture(cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR), None, True, fmt, path, **metadata)
     alpha = pixels[..., 3] if pixels.shape[2] == 4 else None
@@ -153,7 +152,7 @@ def read_image(path: str | Path) -> Picture:
                                  "or extract the frames first")
             metadata = _metadata(pil)
             if pil.mode in _DEEP_MODES or _is_deep(path, pil):
-                return _read_deep(path, pil, metadata)
+                return _deep_picture(path, _read_unchanged(path, pil), pil.format or "PNG", metadata)
             pil = ImageOps.exif_transpose(pil)
             pil.load()
             return _from_pil(pil, path, metadata)
@@ -164,9 +163,18 @@ def read_image(path: str | Path) -> Picture:
     except FileNotFoundError:
         raise InputError(path, "no such file") from None
     except UnidentifiedImageError:
+        if path.suffix.lower() in (".tif", ".tiff"):  # float RGB TIFFs: PIL cannot, OpenCV can
+            return _read_tiff_with_opencv(path)
         raise InputError(path, "not an image, or a format that cannot be read") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise InputError(path, f"corrupt or truncated image ({exc})") from None
+
+
+def _read_tiff_with_opencv(path: Path) -> Picture:
+    pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if pixels is None or pixels.dtype.kind not in "uf":
+        raise InputError(path, "not an image, or a format that cannot be read")
+    return _deep_picture(path, pixels, "TIFF", {})
 
 
 def _is_deep(path: Path, pil: Image.Image) -> bool:
