@@ -334,3 +334,19 @@ def test_a_read_only_output_folder_is_reported_as_permission_denied(tmp_path, mo
     reports = restore_files(_items(_png(tmp_path / "a.png")), _pipeline(), OutputOptions(output_dir=tmp_path / "o"))
     assert reports[0].status == "failed" and "permission denied" in reports[0].error
     assert "image format" not in reports[0].error
+
+
+def test_inpaint_command_with_an_all_zero_mask_copies_a_whole_jpeg(tmp_path):
+    from conftest import shared_path
+    from helpers.ddpm import write_tiny_ddpm
+
+    photo = shared_path("data", "real", "CodeFormer", "inputs", "whole_imgs", "00.jpg")
+    detector = shared_path("data", "weights", "detection_mobilenet0.25_Final.pth")
+    weights = write_tiny_ddpm(tmp_path / "tiny_ddpm.safetensors")
+    cv2.imwrite(str(tmp_path / "empty_mask.png"), np.zeros((8, 8), np.uint8))
+    result = cli.invoke(app, ["inpaint", str(photo), "--mask", str(tmp_path / "empty_mask.png"), "--weights",
+                              str(weights), "-o", str(tmp_path / "out"), "--steps", "2", "--device", "cpu",
+                              "--detector", "retinaface_mobile0.25", "--detector-weights", str(detector)],
+                        env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "00.jpg").read_bytes() == photo.read_bytes()

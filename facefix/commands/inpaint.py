@@ -11,14 +11,15 @@ import typer
 from facefix.backends import inpainter_class
 from facefix.backends.base import RestoreOptions
 from facefix.commands.options import (Detector, DetectorOpt, DetectorWeightsOpt, Device, DeviceOpt, InpaintBackend,
-                                      InpaintBackendOpt, OutputDirOpt, Precision, PrecisionOpt, SeedOpt, WeightsOpt)
+                                      InpaintBackendOpt, MaxMegapixelsOpt, OutputDirOpt, Precision, PrecisionOpt,
+                                      SeedOpt, WeightsOpt)
 from facefix.console import console, error, progress, warn
 from facefix.device import resolve_device, resolve_dtype
 from facefix.errors import FacefixError, InputError
 from facefix.face.detect import load_detector
 from facefix.face.masks import center_mask, find_mask_file, random_mask, read_mask, white_mask
 from facefix.inpainting import inpaint_aligned, inpaint_photo
-from facefix.media import expand_inputs, is_video, read_image, write_image
+from facefix.media import DEFAULT_MEGAPIXELS, expand_inputs, is_video, limit_pixels, read_image, write_image
 
 _GENERATED = ("white", "center", "random")
 
@@ -61,8 +62,10 @@ def inpaint(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
     device: DeviceOpt = Device.auto,
     precision: PrecisionOpt = Precision.fp32,
+    max_megapixels: MaxMegapixelsOpt = DEFAULT_MEGAPIXELS,
 ) -> None:
     """Fill the masked regions of the faces in INPUTS; pixels outside the mask are kept exactly."""
+    limit_pixels(max_megapixels)
     items, problems = expand_inputs(inputs, recursive=recursive)
     items = [item for item in items if not is_video(item.path)]
     for problem in problems:
