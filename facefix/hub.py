@@ -281,13 +281,14 @@ def fetch(checkpoint: Checkpoint | str) -> Path:
         for stale in (path, _stamp_path(path)):
             with contextlib.suppress(FileNotFoundError):
                 stale.unlink()
-        console.print(f"[yellow]warning:[/] {path}: {problem}; deleted, downloading it again")
     if _offline():
         found = f"the cached file was {problem} and has been deleted" if problem else "the file is not cached"
         raise OfflineError(
             f"{checkpoint.id}: FACEFIX_OFFLINE=1 and {found}; download "
             f"{checkpoint.urls[0]} by hand and save it as {path}"
         )
+    if problem:
+        console.print(f"[yellow]warning:[/] {path}: {problem}; deleted, downloading it again")
     part = path.with_name(path.name + ".part")
     with _exclusive(path.with_name(path.name + ".lock"), checkpoint.id):
         if path.exists():  # another process finished it while we waited

@@ -71,7 +71,9 @@ def exclude_outputs(items: list[InputFile], options: OutputOptions) -> list[Inpu
     kept = []
     for item in items:
         path, root = item.path.resolve(), _input_root(item)
-        made_by_another = path in planned and planned[path] != path
+        # only a suffixed name is surely an earlier output: without a suffix (``--ext png`` next to a.jpg) a.png
+        # may be the user's own photo, which stays an input and so is never replaced
+        made_by_another = bool(options.suffix) and path in planned and planned[path] != path
         in_output_folder = out != root and root in out.parents and out in path.parents
         in_extras = (out == root or root in out.parents) and any(out / name in path.parents for name in _EXTRAS_FOLDERS)
         if not (made_by_another or in_output_folder or in_extras):

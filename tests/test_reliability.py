@@ -230,6 +230,16 @@ def test_suffixed_outputs_in_the_input_folder_are_not_restored_again(tmp_path):
     assert sorted(p.name for p in folder.iterdir()) == ["01.png", "01_fixed.png", "02.png", "02_fixed.png"]
 
 
+def test_a_same_named_photo_is_not_taken_for_an_output_without_a_suffix(tmp_path):
+    folder = tmp_path / "photos"
+    jpg, png = folder / "a.jpg", _png(folder / "a.png", value=33)
+    cv2.imwrite(str(jpg), np.full((64, 64, 3), 99, np.uint8))
+    before = png.read_bytes()
+    result = _cli(str(folder), "--aligned", "-o", str(folder), "--ext", "png", "--overwrite")
+    assert result.exit_code == 1 and "would overwrite an input" in result.output
+    assert png.read_bytes() == before
+
+
 def test_an_output_folder_inside_the_input_tree_is_not_walked(tmp_path):
     folder = tmp_path / "photos"
     _png(folder / "a.png")
