@@ -12,11 +12,12 @@ from rich.console import Console
 
 from facefix.backends import BACKENDS, RestoreOptions, backend_class, inpainter_class, paper_rows
 from facefix.commands.options import (BatchSizeOpt, Detector, DetectorOpt, DetectorWeightsOpt, Device, DeviceOpt,
-                                      Precision, PrecisionOpt, WeightsOpt)
+                                      MaxMegapixelsOpt, Precision, PrecisionOpt, WeightsOpt)
 from facefix.commands.progress import StepBar
 from facefix.console import info
 from facefix.device import resolve_device, resolve_dtype
 from facefix.errors import FacefixError
+from facefix.media import DEFAULT_MEGAPIXELS, limit_pixels
 from facefix.eval import fid, inpaint, photos, report, sheet
 from facefix.quality import metrics as metric_functions
 from facefix.eval.datasets import DATASETS, dataset_dir, resolve_dataset
@@ -153,8 +154,10 @@ def evaluate(
     device: DeviceOpt = Device.auto,
     precision: PrecisionOpt = Precision.fp32,
     batch_size: BatchSizeOpt = 4,
+    max_megapixels: MaxMegapixelsOpt = DEFAULT_MEGAPIXELS,
 ) -> None:
     """Run a backend over an evaluation set and score it (mean over images), beside the papers' numbers."""
+    limit_pixels(max_megapixels)
     names = [n.strip() for n in (metrics or DEFAULT_METRICS[task]).split(",") if n.strip()]
     check_metric_names(names)
     outputs = list(output or [])

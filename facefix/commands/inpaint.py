@@ -11,7 +11,8 @@ import typer
 from facefix.backends import inpainter_class
 from facefix.backends.base import RestoreOptions
 from facefix.commands.options import (Detector, DetectorOpt, DetectorWeightsOpt, Device, DeviceOpt, InpaintBackend,
-                                      InpaintBackendOpt, OutputDirOpt, Precision, PrecisionOpt, SeedOpt, WeightsOpt)
+                                      InpaintBackendOpt, MaxMegapixelsOpt, OutputDirOpt, Precision, PrecisionOpt,
+                                      SeedOpt, WeightsOpt)
 from facefix.commands.progress import StepBar
 from facefix.console import console, error, progress, warn
 from facefix.device import resolve_device, resolve_dtype
@@ -19,7 +20,7 @@ from facefix.errors import FacefixError, InputError
 from facefix.face.detect import load_detector
 from facefix.face.masks import center_mask, find_mask_file, random_mask, read_mask, white_mask
 from facefix.inpainting import inpaint_aligned, inpaint_photo
-from facefix.media import expand_inputs, is_video, read_image, write_image
+from facefix.media import DEFAULT_MEGAPIXELS, expand_inputs, is_video, limit_pixels, read_image, write_image
 
 _GENERATED = ("white", "center", "random")
 
@@ -62,8 +63,10 @@ def inpaint(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
     device: DeviceOpt = Device.auto,
     precision: PrecisionOpt = Precision.fp32,
+    max_megapixels: MaxMegapixelsOpt = DEFAULT_MEGAPIXELS,
 ) -> None:
     """Fill the masked regions of the faces in INPUTS; pixels outside the mask are kept exactly."""
+    limit_pixels(max_megapixels)
     items, problems = expand_inputs(inputs, recursive=recursive)
     items = [item for item in items if not is_video(item.path)]
     for problem in problems:
@@ -103,8 +106,7 @@ def inpaint(
                 if result.unfilled:
                     warn(f"{item.path}: {result.unfilled} masked pixels lie outside every detected face and were "
                           "left as they are")
-                target.parent.mkdir(parents=True, exist_ok=True)
-                write_image(target, result.picture)
+                write_image(target, result.picture, like=picture, overwrite=overwrite, protected=inputs_resolved)
                 done += 1
             except FacefixError as exc:
                 failed += 1

@@ -60,3 +60,5 @@ Detector = Enum("Detector", {name: name for name in DETECTORS}, type=str)
 DetectorOpt = Annotated[Detector, typer.Option("--detector", help="Face detector.")]
 DetectorWeightsOpt = Annotated[Path | None, typer.Option("--detector-weights", exists=True, dir_okay=False,
                                                          help="A local RetinaFace weight file.")]
+MaxMegapixelsOpt = Annotated[float, typer.Option(
+    "--max-megapixels", min=1, help="Largest image decoded, in megapixels (guards against decompression bombs).")]

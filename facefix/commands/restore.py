@@ -10,7 +10,7 @@ import typer
 
 from facefix.backends import RestoreOptions, backend_class
 from facefix.commands.options import (AutoBatchSizeOpt, Backend, BackendOpt, Detector, DetectorOpt, DetectorWeightsOpt,
-                                      Device, DeviceOpt, OutputDirOpt, Precision,
+                                      Device, DeviceOpt, MaxMegapixelsOpt, OutputDirOpt, Precision,
                                       PrecisionOpt, SeedOpt, WeightsOpt)
 from facefix.commands.progress import StepBar
 from facefix.console import console, error, progress, warn
@@ -18,10 +18,10 @@ from facefix.device import resolve_device, resolve_dtype
 from facefix.errors import FacefixError
 from facefix.face.detect import load_detector
 from facefix.face.parse import load_parser
-from facefix.media import expand_inputs
+from facefix.media import DEFAULT_MEGAPIXELS, expand_inputs, limit_pixels
 from facefix.memory import auto_batch_limit
 from facefix.pipeline import FaceRestorePipeline
-from facefix.runner import OutputOptions, restore_files, write_report
+from facefix.runner import OutputOptions, check_report_target, exclude_outputs, restore_files, write_report
 from facefix.video import restore_video
 
 class Ext(str, Enum):
@@ -60,14 +60,21 @@ def restore(
     device: DeviceOpt = Device.auto,
     precision: PrecisionOpt = Precision.fp32,
     batch_size: AutoBatchSizeOpt = "auto",
+    max_megapixels: MaxMegapixelsOpt = DEFAULT_MEGAPIXELS,
 ) -> None:
     """Restore every face in INPUTS and paste it back seamlessly."""
-    # 1. Inputs.
+    # 1. Inputs, planned before anything is written: earlier outputs are not inputs.
+    limit_pixels(max_megapixels)
     items, problems = expand_inputs(inputs, recursive=recursive)
+    out = OutputOptions(output_dir=output, ext=ext.value, suffix=suffix, overwrite=overwrite, save_faces=save_faces,
+                        compare=compare, skip_no_face=skip_no_face, aligned=aligned)
+    items = exclude_outputs(items, out)
     for problem in problems:
         error(problem)
     if not items:
         raise typer.Exit(1)
+    if report:
+        check_report_target(report, items, overwrite=overwrite)
 
     # 2. Models.
     options = RestoreOptions(fidelity=fidelity, seed=seed, random_noise=random_noise, steps=steps, variant=variant)
@@ -84,8 +91,6 @@ def restore(
     parser = load_parser(torch_device) if parse and not aligned else None
     pipeline = FaceRestorePipeline(restorer, face_detector, upscale=upscale, only_center_face=only_center_face,
                                    batch_size=batch_size, parser=parser)
-    out = OutputOptions(output_dir=output, ext=ext.value, suffix=suffix, overwrite=overwrite, save_faces=save_faces,
-                        compare=compare, skip_no_face=skip_no_face, aligned=aligned)
     try:
         output.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -105,7 +110,7 @@ def restore(
             bar.update(task, advance=1, status=f"{faces_done} faces, {faces_done / elapsed:.2f} faces/s")
 
         def on_video(item, target, file_report) -> None:
-            restore_video(item.path, target, pipeline, file_report, bar)
+            restore_video(item.path, target, pipeline, file_report, bar, overwrite=overwrite)
 
         # pictures decoded together: enough for a full batch of one-face pictures, and a few for overlap
         images_per_batch = max(4, batch_size or auto_batch_limit(torch_device))
@@ -114,7 +119,7 @@ def restore(
 
     # 4. Summary.
     if report:
-        write_report(report, reports)
+        write_report(report, reports, overwrite=overwrite, inputs={item.path.resolve() for item in items})
     failed = sum(r.status == "failed" for r in reports) + len(problems)
     counts = {s: sum(r.status == s for r in reports) for s in ("restored", "no-face", "skipped-existing")}
     console.print(f"{counts['restored']} restored, {counts['no-face']} without faces, "

@@ -78,5 +78,5 @@ def export_run(run: Path, output: Path, recipe_class: RecipeLookup, *, overwrite
     folder = find_checkpoint(run)
     recipe = rebuild_recipe(folder / EMA_FILE, recipe_class)
     weights, metadata = recipe.export(recipe.generator)
-    hub.save_state_dict(weights, output, metadata)
+    hub.save_state_dict(weights, output, metadata, overwrite=overwrite)
     return folder
