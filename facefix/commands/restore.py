@@ -9,6 +9,8 @@ from typing import Annotated
 import typer
 
 from facefix.backends import RestoreOptions, backend_class
+from facefix.commands.background import (DEFAULT_TILE, BgTileOpt, BgUpsamplerOpt, BgWeightsOpt, FaceUpsampleOpt,
+                                         load_background)
 from facefix.commands.options import (AutoBatchSizeOpt, Backend, BackendOpt, Detector, DetectorOpt, DetectorWeightsOpt,
                                       Device, DeviceOpt, OutputDirOpt, Precision,
                                       PrecisionOpt, SeedOpt, WeightsOpt)
@@ -20,6 +22,7 @@ from facefix.face.parse import load_parser
 from facefix.media import expand_inputs
 from facefix.memory import auto_batch_limit
 from facefix.pipeline import FaceRestorePipeline
+from facefix.quality.metrics import IdentityMetric
 from facefix.runner import OutputOptions, restore_files, write_report
 from facefix.video import restore_video
 
@@ -59,6 +62,13 @@ def restore(
     device: DeviceOpt = Device.auto,
     precision: PrecisionOpt = Precision.fp32,
     batch_size: AutoBatchSizeOpt = "auto",
+    # background upsampling and identity report (issue 19)
+    bg_upsampler: BgUpsamplerOpt = None,
+    bg_weights: BgWeightsOpt = None,
+    bg_tile: BgTileOpt = DEFAULT_TILE,
+    face_upsample: FaceUpsampleOpt = False,
+    report_identity: Annotated[bool, typer.Option("--report-identity", help="Add each face's identity drift "
+                                                  "(ArcFace angle, input vs restored crop) to --report.")] = False,
 ) -> None:
     """Restore every face in INPUTS and paste it back seamlessly."""
     # 1. Inputs.
@@ -80,8 +90,12 @@ def restore(
     restorer = cls.load(weights, device=torch_device, dtype=resolve_dtype(precision.value), options=options)
     face_detector = None if aligned else load_detector(detector.value, detector_weights, torch_device)
     parser = load_parser(torch_device) if parse and not aligned else None
+    background = None if aligned else load_background(bg_upsampler, bg_weights, bg_tile, upscale=upscale,
+                                                      device=torch_device, dtype=resolve_dtype(precision.value))
+    identity = IdentityMetric(torch_device) if report_identity else None
     pipeline = FaceRestorePipeline(restorer, face_detector, upscale=upscale, only_center_face=only_center_face,
-                                   batch_size=batch_size, parser=parser)
+                                   batch_size=batch_size, parser=parser, background=background,
+                                   face_upsample=face_upsample, identity=identity)
     out = OutputOptions(output_dir=output, ext=ext.value, suffix=suffix, overwrite=overwrite, save_faces=save_faces,
                         compare=compare, skip_no_face=skip_no_face, aligned=aligned)
     try:
