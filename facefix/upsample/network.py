@@ -82,11 +82,14 @@ def rrdbnet_from_state_dict(state_dict: dict[str, torch.Tensor], source: str = "
     return network.eval().requires_grad_(False), config
 
 
+def default_weights_id(upscale: float) -> str:
+    """x2plus up to ``--upscale 2``, x4plus above (GFPGAN and CodeFormer always use x2plus and resize)."""
+    return f"{GROUP}.x4plus" if upscale > 2 else f"{GROUP}.x2plus"
+
+
 def resolve_upsampler_weights(spec: str | Path | None, upscale: float) -> tuple[Checkpoint | None, Path]:
-    """``--bg-weights``: a registry id or a file; by default x2plus up to ``--upscale 2``, x4plus above."""
-    if spec is None:
-        spec = f"{GROUP}.x4plus" if upscale > 2 else f"{GROUP}.x2plus"
-    return hub.resolve_weights(spec, GROUP)
+    """``--bg-weights``: a registry id or a file; by default the one :func:`default_weights_id` names."""
+    return hub.resolve_weights(spec or default_weights_id(upscale), GROUP)
 
 
 def load_rrdbnet(spec: str | Path | None, upscale: float = 2) -> tuple[nn.Module, RRDBConfig]:
