@@ -28,9 +28,10 @@ from facefix.face.detect import DetectedFace, FaceDetector
 from facefix.face.parse import FaceParser
 from facefix.face.paste import paste_face
 from facefix.media import Picture
+from facefix.upsample.pictures import enlarge_alpha, enlarge_pixels, enlarged_size
 
 if TYPE_CHECKING:
-    from facefix.upsample import BackgroundUpsampler
+    from facefix.upsample.upsampler import BackgroundUpsampler
 
 #: faces whose eyes are closer than this (pixels) are too small to restore (facexlib's default)
 MIN_EYE_DISTANCE = 5.0
@@ -209,16 +210,8 @@ class FaceRestorePipeline:
             results.append(RestoredPicture(picture=restored, faces=[], crops=[crop], restored=[out]))
         return results
 
-    def _output_size(self, picture: Picture) -> tuple[int, int]:
-        width, height = picture.size
-        return int(width * self.upscale), int(height * self.upscale)
-
     def _upscaled(self, picture: Picture) -> np.ndarray:
-        if self.background is not None:
-            return self.background.enhance(picture.bgr, self._output_size(picture))
-        if self.upscale == 1:
-            return picture.bgr.copy()
-        return cv2.resize(picture.bgr, self._output_size(picture), interpolation=cv2.INTER_LANCZOS4)
+        return enlarge_pixels(picture.bgr, enlarged_size(picture, self.upscale), self.background)
 
     def _upsampled_face(self, face: np.ndarray, affine: np.ndarray,
                         mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -232,10 +225,5 @@ class FaceRestorePipeline:
         return face, affine * (big / size), mask
 
     def _with_pixels(self, picture: Picture, canvas: np.ndarray) -> Picture:
-        alpha = picture.alpha
-        size = (canvas.shape[1], canvas.shape[0])
-        if alpha is not None and self.background is not None:
-            alpha = self.background.enhance_alpha(alpha, size)
-        elif alpha is not None and self.upscale != 1:
-            alpha = cv2.resize(alpha, size, interpolation=cv2.INTER_LINEAR)
+        alpha = enlarge_alpha(picture.alpha, (canvas.shape[1], canvas.shape[0]), self.background)
         return Picture(canvas, alpha, picture.grayscale, picture.format)

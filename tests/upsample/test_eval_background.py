@@ -43,3 +43,25 @@ def test_whole_photos_get_the_upsampled_background(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     expected = load_upsampler(weights, upscale=1, device=torch.device("cpu"), tile=32).enhance(photo, (56, 40))
     assert np.array_equal(cv2.imread(str(tmp_path / "out" / "p.png")), expected)
+
+
+def test_inpaint_enlarges_whole_photos_with_the_upsampler(tmp_path, monkeypatch):
+    from helpers.ddpm import write_tiny_ddpm
+
+    from facefix.commands import inpaint
+
+    monkeypatch.setattr(inpaint, "load_detector", lambda *a, **k: _NoFaces())
+    torch.manual_seed(2)
+    weights = tmp_path / "tiny.pth"
+    torch.save({"params": build_rrdbnet(RRDBConfig(scale=2, num_feat=8, num_block=1, num_grow_ch=4)).state_dict()},
+               weights)
+    photo = np.random.default_rng(0).integers(0, 256, (24, 36, 3), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / "p.png"), photo)
+    common = ["inpaint", str(tmp_path / "p.png"), "--mask", "center", "--weights",
+              str(write_tiny_ddpm(tmp_path / "ddpm.safetensors")), "--steps", "2", "--device", "cpu"]
+    result = runner.invoke(app, [*common, "--upscale", "2", "--bg-weights", str(weights), "-o", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    expected = load_upsampler(weights, upscale=2, device=torch.device("cpu")).enhance(photo, (72, 48))
+    assert np.array_equal(cv2.imread(str(tmp_path / "o" / "p.png")), expected)  # no face: nothing inpainted
+    aligned = runner.invoke(app, [*common, "--aligned", "--upscale", "2", "-o", str(tmp_path / "a")])
+    assert aligned.exit_code != 0 and "aligned crops keep their size" in aligned.output
