@@ -92,7 +92,9 @@ def restore(
     parser = load_parser(torch_device) if parse and not aligned else None
     background = None if aligned else load_background(bg_upsampler, bg_weights, bg_tile, upscale=upscale,
                                                       device=torch_device, dtype=resolve_dtype(precision.value))
-    identity = IdentityMetric(torch_device) if report_identity else None
+    if report_identity and report is None:
+        warn("--report-identity writes into the --report file: add --report FILE")
+    identity = IdentityMetric(torch_device) if report_identity and report is not None else None
     pipeline = FaceRestorePipeline(restorer, face_detector, upscale=upscale, only_center_face=only_center_face,
                                    batch_size=batch_size, parser=parser, background=background,
                                    face_upsample=face_upsample, identity=identity)
