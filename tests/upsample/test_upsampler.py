@@ -160,3 +160,14 @@ def test_out_of_memory_on_the_whole_image_starts_tiling_and_gives_up_below_the_m
     hopeless = BackgroundUpsampler(RunsOutOfMemory(reference.network, limit=4), reference.config, CPU, tile=64)
     with pytest.raises(FacefixError, match="out of memory .* even for 16-pixel tiles"):
         hopeless.enhance(image)
+
+
+def test_x4_network_above_upscale_2_and_registry_entries():
+    from facefix.registry import get_checkpoint
+    from facefix.upsample.network import default_weights_id
+
+    assert [default_weights_id(u) for u in (1, 1.5, 2, 2.5, 4)] == ["realesrgan.x2plus"] * 3 + ["realesrgan.x4plus"] * 2
+    for tag, scale in (("x2plus", 2), ("x4plus", 4)):
+        checkpoint = get_checkpoint(f"realesrgan.{tag}")
+        assert checkpoint.license == "BSD-3-Clause" and checkpoint.wrapper == "params_ema"
+        assert len(checkpoint.sha256) == 64 and checkpoint.config["scale"] == scale
