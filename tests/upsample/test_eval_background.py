@@ -1,4 +1,4 @@
-"""`facefix eval` on whole photos accepts the background upsampler (at the photos' own size)."""
+"""`facefix eval` and `facefix inpaint` on whole photos accept the background upsampler."""
 
 from __future__ import annotations
 
