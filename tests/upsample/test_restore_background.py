@@ -165,3 +165,18 @@ def test_video_frames_go_through_the_upsampler(tmp_path, tiny_weights):
     # a random network, not a smooth resize of the ramp: the upsampler made these frames
     resized = cv2.resize(frame, (96, 64), interpolation=cv2.INTER_LANCZOS4)[..., ::-1]
     assert np.abs(first.astype(int) - resized).mean() > 10
+
+
+def test_x4_network_at_another_upscale_is_resized_with_lanczos(tmp_path, rng):
+    torch.manual_seed(4)
+    weights = tmp_path / "tiny_x4.pth"
+    torch.save(build_rrdbnet(RRDBConfig(scale=4, num_feat=8, num_block=1, num_grow_ch=4)).state_dict(), weights)
+    picture = rng.integers(0, 256, (15, 21, 3), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / "p.png"), picture)
+    result = _restore(str(tmp_path / "p.png"), "--upscale", "3", "--bg-weights", str(weights), "--bg-tile", "8",
+                      "-o", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    native = load_upsampler(weights, upscale=3, device=torch.device("cpu"), tile=8).enhance(picture)
+    assert native.shape == (60, 84, 3)
+    expected = cv2.resize(native, (63, 45), interpolation=cv2.INTER_LANCZOS4)
+    assert np.array_equal(cv2.imread(str(tmp_path / "out" / "p.png")), expected)
