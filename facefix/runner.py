@@ -308,6 +308,8 @@ def restore_files(items: list[InputFile], pipeline: FaceRestorePipeline, options
 def _write_result(report: FileReport, result: RestoredPicture, source: Picture, target: Path, stem: str,
                   options: OutputOptions, inputs: set[Path], *, seconds: float) -> None:
     report.faces = [face.to_json() for face in result.faces]
+    for entry, angle in zip(report.faces, result.identity_angles):  # with --report-identity
+        entry["identity_angle"] = round(angle, 3)
     report.seconds = {**result.seconds, "total": seconds}
     if not options.aligned and not result.faces and options.skip_no_face:
         report.status = "no-face"

@@ -10,7 +10,9 @@ from rich.table import Table
 
 from facefix.allocator import keep_freed_cpu_memory
 from facefix.backends import RestoreOptions, backend_class
-from facefix.bench import ROW_HEADERS, bench_pipeline, bench_restorer, compile_restorer, results_to_json
+from facefix.bench import (ROW_HEADERS, bench_pipeline, bench_restorer, bench_upsampler, compile_restorer,
+                           results_to_json)
+from facefix.commands.background import DEFAULT_TILE, BgTileOpt, BgUpsampler, BgUpsamplerOpt, BgWeightsOpt
 from facefix.commands.options import (
     Backend,
     BackendOpt,
@@ -27,6 +29,7 @@ from facefix.errors import FacefixError
 from facefix.face.detect import load_detector
 from facefix.media import expand_inputs
 from facefix.pipeline import FaceRestorePipeline
+from facefix.upsample import BackgroundUpsampler, load_upsampler, random_weight_upsampler
 
 
 def _parse_batch_sizes(text: str) -> list[int]:
@@ -50,6 +53,11 @@ def _build_restorer(cls, weights: str | None, size: int | None, **kwargs):
         raise FacefixError(f"--size: the {cls.name} backend cannot be built at another size") from None
 
 
+def bench_background(weights: str | None, **kwargs) -> BackgroundUpsampler:
+    """``--bg-weights``, or (nothing downloaded) random weights of the network ``--upscale`` would use."""
+    return load_upsampler(weights, **kwargs) if weights is not None else random_weight_upsampler(**kwargs)
+
+
 def bench(
     backend: BackendOpt = Backend("fusion"),
     weights: WeightsOpt = None,
@@ -68,6 +76,12 @@ def bench(
     upscale: Annotated[float, typer.Option("--upscale", "-s", min=1, max=8, help="Pipeline upscale.")] = 1,
     min_seconds: Annotated[float, typer.Option("--min-seconds", help="Time each setting at least this long.")] = 2.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")] = False,
+    # the background upsampler (issue 19): timed when asked for, random weights unless --bg-weights
+    bg_upsampler: BgUpsamplerOpt = None,
+    bg_weights: BgWeightsOpt = None,
+    bg_tile: BgTileOpt = DEFAULT_TILE,
+    bg_size: Annotated[int, typer.Option("--bg-size", min=16, rich_help_panel="Background",
+                                         help="Side of the square random picture the upsampler is timed on.")] = 512,
 ) -> None:
     """Measure per-face latency, faces/s and peak memory of a backend's network (and of the pipeline).
 
@@ -100,14 +114,23 @@ def bench(
                 pipeline = FaceRestorePipeline(restorer, face_detector, upscale=upscale, batch_size=batch_size)
                 results.append(bench_pipeline(pipeline, items, precision=precision.value,
                                               images_per_batch=batch_size, min_seconds=min_seconds))
+        if bg_upsampler is BgUpsampler.realesrgan or (bg_upsampler is None and bg_weights is not None):
+            upsampler = bench_background(bg_weights, upscale=upscale, device=torch_device,
+                                         dtype=resolve_dtype(precision.value), tile=bg_tile)
+            console.print(f"[dim]background upsampler {precision.value} {bg_size} px on {torch_device}...[/]")
+            results.append(bench_upsampler(upsampler, size=(bg_size, bg_size), precision=precision.value,
+                                           min_seconds=min_seconds))
     if as_json:
         typer.echo(results_to_json(results))
         return
     table = Table(*ROW_HEADERS, title=f"facefix bench ({results[0].threads} CPU threads)")
     for result in results:
-        table.add_row(*result.as_row())
+        if result.scope != "background":
+            table.add_row(*result.as_row())
     Console().print(table)
     for result in results:
+        if result.scope == "background":
+            console.print(result.summary())
         if result.scope == "pipeline":
             stages = ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds in result.seconds.items())
             console.print(f"pipeline batch {result.batch_size}: {result.faces} faces per pass; {stages}")

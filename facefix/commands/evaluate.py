@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from facefix.backends import BACKENDS, RestoreOptions, backend_class, inpainter_class, paper_rows
+from facefix.commands.background import DEFAULT_TILE, BgTileOpt, BgUpsamplerOpt, BgWeightsOpt, load_background
 from facefix.commands.options import (BatchSizeOpt, Detector, DetectorOpt, DetectorWeightsOpt, Device, DeviceOpt,
                                       MaxMegapixelsOpt, Precision, PrecisionOpt, WeightsOpt)
 from facefix.commands.progress import StepBar
@@ -90,7 +91,7 @@ def _inpaint_set(folder: Path, backend: str, weights: str | None, *, gt: Path | 
 
 def _restore_set(folder: Path, backend: str, weights: str | None, *, gt: Path | None, synthesize: bool,
                  limit: int | None, unaligned: bool | None, detector: str, detector_weights: Path | None,
-                 device, dtype, batch_size: int, check_before_work) -> list[Sample]:
+                 device, dtype, batch_size: int, check_before_work, background_options: tuple) -> list[Sample]:
     restorer = backend_class(backend).load(weights, device=device, dtype=dtype, options=RestoreOptions())
     restorer.on_step = StepBar()
     if unaligned is None:
@@ -107,7 +108,9 @@ def _restore_set(folder: Path, backend: str, weights: str | None, *, gt: Path | 
     from facefix.face.detect import load_detector
     from facefix.pipeline import FaceRestorePipeline
 
-    pipeline = FaceRestorePipeline(restorer, load_detector(detector, detector_weights, device), batch_size=batch_size)
+    background = load_background(*background_options, upscale=1, device=device, dtype=dtype)
+    pipeline = FaceRestorePipeline(restorer, load_detector(detector, detector_weights, device), batch_size=batch_size,
+                                   background=background)
     info(f"restoring the faces of {len(samples)} photos with {backend}...")
     found = photos.restore_photos(pipeline, samples, batch_size=batch_size)
     info(f"{found} faces found in {len(samples)} photos")
@@ -136,6 +139,9 @@ def evaluate(
                                               "image is not square.")] = None,
     detector: DetectorOpt = Detector("retinaface_resnet50"),
     detector_weights: DetectorWeightsOpt = None,
+    bg_upsampler: BgUpsamplerOpt = None,  # whole photos: the background through Real-ESRGAN at the same size
+    bg_weights: BgWeightsOpt = None,
+    bg_tile: BgTileOpt = DEFAULT_TILE,
     fid_ref: Annotated[Path | None, _option("--fid-ref", FID, "FID against this folder of images (statistics "
                                             "cached by content).", file_okay=False)] = None,
     fid_stats: Annotated[Path | None, _option("--fid-stats", FID, "FID against these statistics (.npz mu/sigma, "
@@ -194,7 +200,8 @@ def evaluate(
         samples = _inpaint_set(folder, backend, weights, masks=masks, steps=steps, seed=seed, **common)
     else:
         samples = _restore_set(folder, backend, weights, synthesize=synthesize, unaligned=unaligned,
-                               detector=detector.value, detector_weights=detector_weights, **common)
+                               detector=detector.value, detector_weights=detector_weights,
+                               background_options=(bg_upsampler, bg_weights, bg_tile), **common)
     if results is not None:
         for sample in samples:
             report.write_new_file(_result_path(results, sample), cv2.imencode(".png", sample.output)[1].tobytes())

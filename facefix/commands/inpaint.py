@@ -10,6 +10,8 @@ import typer
 
 from facefix.backends import inpainter_class
 from facefix.backends.base import RestoreOptions
+from facefix.commands.background import (DEFAULT_TILE, BgTileOpt, BgUpsampler, BgUpsamplerOpt, BgWeightsOpt,
+                                         load_background)
 from facefix.commands.options import (Detector, DetectorOpt, DetectorWeightsOpt, Device, DeviceOpt, InpaintBackend,
                                       InpaintBackendOpt, MaxMegapixelsOpt, OutputDirOpt, Precision, PrecisionOpt,
                                       SeedOpt, WeightsOpt)
@@ -21,6 +23,7 @@ from facefix.face.detect import load_detector
 from facefix.face.masks import center_mask, find_mask_file, random_mask, read_mask, white_mask
 from facefix.inpainting import inpaint_aligned, inpaint_photo
 from facefix.media import DEFAULT_MEGAPIXELS, expand_inputs, is_video, limit_pixels, read_image, write_image
+from facefix.upsample.pictures import enlarge_picture
 
 _GENERATED = ("white", "center", "random")
 
@@ -64,6 +67,12 @@ def inpaint(
     device: DeviceOpt = Device.auto,
     precision: PrecisionOpt = Precision.fp32,
     max_megapixels: MaxMegapixelsOpt = DEFAULT_MEGAPIXELS,
+    # whole photos: enlarge the inpainted picture (issue 19)
+    upscale: Annotated[float, typer.Option("--upscale", "-s", min=1, max=8, help="Scale the whole inpainted "
+                                           "photo (1 keeps every unmasked pixel bit for bit).")] = 1,
+    bg_upsampler: BgUpsamplerOpt = None,
+    bg_weights: BgWeightsOpt = None,
+    bg_tile: BgTileOpt = DEFAULT_TILE,
 ) -> None:
     """Fill the masked regions of the faces in INPUTS; pixels outside the mask are kept exactly."""
     limit_pixels(max_megapixels)
@@ -82,6 +91,10 @@ def inpaint(
                                              options=RestoreOptions(seed=seed, steps=steps))
     inpainter.on_step = StepBar()
     detector = None if aligned else load_detector(detector.value, detector_weights, torch_device)
+    if aligned and (upscale != 1 or bg_weights or bg_upsampler is BgUpsampler.realesrgan):
+        raise FacefixError("--upscale and --bg-* enlarge whole photos; aligned crops keep their size")
+    background = None if aligned else load_background(bg_upsampler, bg_weights, bg_tile, upscale=upscale,
+                                                      device=torch_device, dtype=dtype)
     try:
         output.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -106,7 +119,8 @@ def inpaint(
                 if result.unfilled:
                     warn(f"{item.path}: {result.unfilled} masked pixels lie outside every detected face and were "
                           "left as they are")
-                write_image(target, result.picture, like=picture, overwrite=overwrite, protected=inputs_resolved)
+                write_image(target, enlarge_picture(result.picture, upscale, background), like=picture,
+                            overwrite=overwrite, protected=inputs_resolved)
                 done += 1
             except FacefixError as exc:
                 failed += 1

@@ -9,6 +9,8 @@ from typing import Annotated
 import typer
 
 from facefix.backends import RestoreOptions, backend_class
+from facefix.commands.background import (DEFAULT_TILE, BgTileOpt, BgUpsamplerOpt, BgWeightsOpt, FaceUpsampleOpt,
+                                         load_background)
 from facefix.commands.options import (AutoBatchSizeOpt, Backend, BackendOpt, Detector, DetectorOpt, DetectorWeightsOpt,
                                       Device, DeviceOpt, MaxMegapixelsOpt, OutputDirOpt, Precision,
                                       PrecisionOpt, SeedOpt, WeightsOpt)
@@ -21,6 +23,7 @@ from facefix.face.parse import load_parser
 from facefix.media import DEFAULT_MEGAPIXELS, expand_inputs, limit_pixels
 from facefix.memory import auto_batch_limit
 from facefix.pipeline import FaceRestorePipeline
+from facefix.quality.metrics import IdentityMetric
 from facefix.runner import OutputOptions, check_report_target, exclude_outputs, restore_files, write_report
 from facefix.video import restore_video
 
@@ -61,6 +64,13 @@ def restore(
     precision: PrecisionOpt = Precision.fp32,
     batch_size: AutoBatchSizeOpt = "auto",
     max_megapixels: MaxMegapixelsOpt = DEFAULT_MEGAPIXELS,
+    # background upsampling and identity report (issue 19)
+    bg_upsampler: BgUpsamplerOpt = None,
+    bg_weights: BgWeightsOpt = None,
+    bg_tile: BgTileOpt = DEFAULT_TILE,
+    face_upsample: FaceUpsampleOpt = False,
+    report_identity: Annotated[bool, typer.Option("--report-identity", help="Add each face's identity drift "
+                                                  "(ArcFace angle, input vs restored crop) to --report.")] = False,
 ) -> None:
     """Restore every face in INPUTS and paste it back seamlessly."""
     # 1. Inputs, planned before anything is written: earlier outputs are not inputs.
@@ -89,8 +99,14 @@ def restore(
     restorer.on_step = StepBar()
     face_detector = None if aligned else load_detector(detector.value, detector_weights, torch_device)
     parser = load_parser(torch_device) if parse and not aligned else None
+    background = None if aligned else load_background(bg_upsampler, bg_weights, bg_tile, upscale=upscale,
+                                                      device=torch_device, dtype=resolve_dtype(precision.value))
+    if report_identity and report is None:
+        warn("--report-identity writes into the --report file: add --report FILE")
+    identity = IdentityMetric(torch_device) if report_identity and report is not None else None
     pipeline = FaceRestorePipeline(restorer, face_detector, upscale=upscale, only_center_face=only_center_face,
-                                   batch_size=batch_size, parser=parser)
+                                   batch_size=batch_size, parser=parser, background=background,
+                                   face_upsample=face_upsample, identity=identity)
     try:
         output.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
