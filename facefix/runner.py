@@ -226,8 +226,9 @@ def _write_result(report: FileReport, result: RestoredPicture, source: Picture, 
     report.seconds["total"] += report.seconds["write"]
 
 
-def write_report(path: Path, reports: list[FileReport]) -> None:
-    payload = {"files": [report.__dict__ for report in reports],
+def write_report(path: Path, reports: list[FileReport], settings: dict | None = None) -> None:
+    """``settings``: how the run was made (backend, the precision chosen), stored beside the files."""
+    payload = {**({"settings": settings} if settings else {}), "files": [report.__dict__ for report in reports],
                "summary": {status: sum(r.status == status for r in reports)
                            for status in ("restored", "no-face", "skipped-existing", "failed")}}
     tmp = path.with_name(f".{path.name}.partial")

@@ -55,6 +55,10 @@ class Restorer(ABC):
     supported_options: ClassVar[frozenset[str]] = frozenset()
     #: run the network channels-last on the CPU (set where ``benchmarks/memory_format.py`` measured a gain)
     channels_last_on_cpu: ClassVar[bool] = False
+    #: fp16 keeps its outputs within the precision tests of fp32 (``--precision auto`` may pick it on a GPU)
+    fp16_safe: ClassVar[bool] = False
+    #: one face is quick enough on the CPU for ``--precision auto``'s fp32/bf16 probe (else fp32 there)
+    cpu_precision_probe: ClassVar[bool] = True
     memory_format: torch.memory_format = torch.contiguous_format
 
     def __init__(self, *, face_size: int, device: torch.device, dtype: torch.dtype,
@@ -126,6 +130,8 @@ class Inpainter(ABC):
 
     name: ClassVar[str]
     supported_options: ClassVar[frozenset[str]] = frozenset()
+    fp16_safe: ClassVar[bool] = False  # as for Restorer
+    cpu_precision_probe: ClassVar[bool] = True  # as for Restorer; the probe asks for few sampling steps
     face_size: int
     device: torch.device
 

@@ -22,11 +22,12 @@ from facefix.commands.options import (
     WeightsOpt,
 )
 from facefix.console import console, error
-from facefix.device import resolve_device, resolve_dtype
+from facefix.device import resolve_device
 from facefix.errors import FacefixError
 from facefix.face.detect import load_detector
 from facefix.media import expand_inputs
 from facefix.pipeline import FaceRestorePipeline
+from facefix.precision import AUTO, BF16_MIN_SPEEDUP, PrecisionChoice, choose_for_restorer
 
 
 def _parse_batch_sizes(text: str) -> list[int]:
@@ -50,13 +51,27 @@ def _build_restorer(cls, weights: str | None, size: int | None, **kwargs):
         raise FacefixError(f"--size: the {cls.name} backend cannot be built at another size") from None
 
 
+def _show_choice(chosen: PrecisionChoice) -> None:
+    """The probe's decision and timings, when ``auto`` was asked for."""
+    if chosen.requested != AUTO:
+        return
+    console.print(chosen.describe())
+    if chosen.probe is not None:
+        probe = chosen.probe
+        console.print(f"  probe, one face, median of {probe.rounds} interleaved rounds: "
+                      f"fp32 {probe.fp32_seconds:.3f} s, bf16 {probe.bf16_seconds:.3f} s -> {probe.speedup:.2f}x "
+                      f"(bf16 from {BF16_MIN_SPEEDUP}x)")
+
+
 def bench(
     backend: BackendOpt = Backend("fusion"),
     weights: WeightsOpt = None,
     size: Annotated[int | None, typer.Option("--size", min=16, help="Face size of the random-weight network "
                                              "(default: the backend's).")] = None,
     batch_sizes: Annotated[str, typer.Option("--batch-sizes", help="Comma-separated batch sizes.")] = "1,8,32",
-    precisions: Annotated[list[Precision], typer.Option("--precision", help="Repeat for several.")] = [Precision.fp32],  # noqa: B006
+    precisions: Annotated[list[Precision], typer.Option(
+        "--precision", help="Repeat for several. auto: measure the CPU probe afresh (or take the GPU's rule), "
+        "show its decision and timings, and time what it picks.")] = [Precision.auto],  # noqa: B006
     device: DeviceOpt = "auto",
     compile_network: Annotated[bool, typer.Option("--compile", help="torch.compile the network first "
                                                   "(the first calls then take minutes).")] = False,
@@ -87,18 +102,22 @@ def bench(
             raise typer.Exit(1)
     face_detector = load_detector(detector.value, detector_weights, torch_device) if items else None
     results = []
-    for precision in precisions:
-        restorer = _build_restorer(cls, weights, size, device=torch_device, dtype=resolve_dtype(precision.value),
+    for requested in precisions:
+        chosen = choose_for_restorer(requested.value, cls, torch_device, weights, lambda dtype: _build_restorer(
+            cls, weights, size, device=torch_device, dtype=dtype, options=RestoreOptions()), fresh=True)
+        _show_choice(chosen)
+        precision = chosen.precision
+        restorer = _build_restorer(cls, weights, size, device=torch_device, dtype=chosen.dtype,
                                    options=RestoreOptions())
         if compile_network:
             compile_restorer(restorer)
         for batch_size in sizes:
-            console.print(f"[dim]{backend.value} {precision.value} batch {batch_size} on {torch_device}...[/]")
-            results.append(bench_restorer(restorer, batch_size=batch_size, precision=precision.value,
+            console.print(f"[dim]{backend.value} {precision} batch {batch_size} on {torch_device}...[/]")
+            results.append(bench_restorer(restorer, batch_size=batch_size, precision=precision,
                                           min_seconds=min_seconds))
             if items:
                 pipeline = FaceRestorePipeline(restorer, face_detector, upscale=upscale, batch_size=batch_size)
-                results.append(bench_pipeline(pipeline, items, precision=precision.value,
+                results.append(bench_pipeline(pipeline, items, precision=precision,
                                               images_per_batch=batch_size, min_seconds=min_seconds))
     if as_json:
         typer.echo(results_to_json(results))

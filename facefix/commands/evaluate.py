@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import cv2
+import torch
 import typer
 from rich.console import Console
 
@@ -14,8 +15,9 @@ from facefix.backends import RestoreOptions, backend_class, inpainter_class
 from facefix.commands.options import (BatchSizeOpt, Detector, DetectorOpt, DetectorWeightsOpt, Device, DeviceOpt,
                                       Precision, PrecisionOpt, WeightsOpt)
 from facefix.console import info
-from facefix.device import resolve_device, resolve_dtype
+from facefix.device import resolve_device
 from facefix.errors import FacefixError
+from facefix.precision import PROBE_STEPS, PrecisionChoice, choose_for_inpainter, choose_for_restorer
 from facefix.eval import fid, inpaint, photos, report, sheet
 from facefix.quality import metrics as metric_functions
 from facefix.eval.datasets import DATASETS, dataset_dir, resolve_dataset
@@ -62,6 +64,17 @@ def _fid_reference(fid_ref: Path | None, fid_stats: Path | None, inception_of) -
 
 def _result_path(results: Path, sample: Sample) -> Path:
     return results / Path(sample.name).with_suffix(".png")
+
+
+def _choose_precision(requested: str, task: Task, backend: str, weights: str | None,
+                      device: torch.device) -> PrecisionChoice:
+    if task is Task.inpaint:
+        cls = inpainter_class(backend)
+        return choose_for_inpainter(requested, cls, device, weights, lambda dtype: cls.load(
+            weights, device=device, dtype=dtype, options=RestoreOptions(seed=0, steps=PROBE_STEPS)))
+    cls = backend_class(backend)
+    return choose_for_restorer(requested, cls, device, weights,
+                               lambda dtype: cls.load(weights, device=device, dtype=dtype, options=RestoreOptions()))
 
 
 def _inpaint_set(folder: Path, backend: str, weights: str | None, *, gt: Path | None, masks: str, limit: int | None,
@@ -142,7 +155,7 @@ def evaluate(
                                                 "(default: the first per-image one).")] = None,
     sheet_count: Annotated[int, _option("--sheet-count", OUTPUTS, "Worst and best images shown.", min=1)] = 4,
     device: DeviceOpt = Device.auto,
-    precision: PrecisionOpt = Precision.fp32,
+    precision: PrecisionOpt = Precision.auto,
     batch_size: BatchSizeOpt = 4,
 ) -> None:
     """Run a backend over an evaluation set and score it (mean over images), beside the papers' numbers."""
@@ -157,9 +170,12 @@ def evaluate(
     if task is Task.inpaint and (synthesize or unaligned):
         raise FacefixError("--task inpaint masks aligned clean faces itself (no --synthesize, no --unaligned)")
     backend = backend or DEFAULT_BACKEND[task]
-    torch_device, dtype = resolve_device(device.value), resolve_dtype(precision.value)
+    torch_device = resolve_device(device.value)
     folder = resolve_dataset(dataset)
     published_set = _paper_set(dataset, folder, paper_set)
+    chosen = _choose_precision(precision.value, task, backend, weights, torch_device)
+    info(chosen.describe())
+    dtype = chosen.dtype
 
     inception = None
 
@@ -195,6 +211,7 @@ def evaluate(
     title = f"{backend} on {published_set or Path(dataset).name or dataset} ({described})"
     Console().print(report.results_table(result, title, paper))
     header = {"backend": backend, "dataset": dataset, "task": task.value, "images": len(samples),
+              "precision": chosen.to_dict(),
               **({"masks": masks} if task is Task.inpaint else {})}
     report.write_scores(outputs, result, paper, header)
     if sheet_path is not None:

@@ -12,13 +12,14 @@ from facefix.backends import inpainter_class
 from facefix.backends.base import RestoreOptions
 from facefix.commands.options import (Detector, DetectorOpt, DetectorWeightsOpt, Device, DeviceOpt, InpaintBackend,
                                       InpaintBackendOpt, OutputDirOpt, Precision, PrecisionOpt, SeedOpt, WeightsOpt)
-from facefix.console import console, error, progress, warn
-from facefix.device import resolve_device, resolve_dtype
+from facefix.console import console, error, info, progress, warn
+from facefix.device import resolve_device
 from facefix.errors import FacefixError, InputError
 from facefix.face.detect import load_detector
 from facefix.face.masks import center_mask, find_mask_file, random_mask, read_mask, white_mask
 from facefix.inpainting import inpaint_aligned, inpaint_photo
 from facefix.media import expand_inputs, is_video, read_image, write_image
+from facefix.precision import PROBE_STEPS, choose_for_inpainter
 
 _GENERATED = ("white", "center", "random")
 
@@ -60,7 +61,7 @@ def inpaint(
     suffix: Annotated[str, typer.Option("--suffix", help="Appended to output file names.")] = "",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
     device: DeviceOpt = Device.auto,
-    precision: PrecisionOpt = Precision.fp32,
+    precision: PrecisionOpt = Precision.auto,
 ) -> None:
     """Fill the masked regions of the faces in INPUTS; pixels outside the mask are kept exactly."""
     items, problems = expand_inputs(inputs, recursive=recursive)
@@ -73,9 +74,12 @@ def inpaint(
         raise FacefixError(f"{mask}: no such mask file or folder (or use white, center, random)")
 
     torch_device = resolve_device(device.value)
-    dtype = resolve_dtype(precision.value)
-    inpainter = inpainter_class(backend.value).load(weights, device=torch_device, dtype=dtype,
-                                             options=RestoreOptions(seed=seed, steps=steps))
+    cls = inpainter_class(backend.value)
+    chosen = choose_for_inpainter(precision.value, cls, torch_device, weights, lambda dtype: cls.load(
+        weights, device=torch_device, dtype=dtype, options=RestoreOptions(seed=0, steps=PROBE_STEPS)))
+    info(chosen.describe())
+    inpainter = cls.load(weights, device=torch_device, dtype=chosen.dtype,
+                         options=RestoreOptions(seed=seed, steps=steps))
     detector = None if aligned else load_detector(detector.value, detector_weights, torch_device)
     try:
         output.mkdir(parents=True, exist_ok=True)

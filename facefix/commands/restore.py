@@ -12,14 +12,15 @@ from facefix.backends import RestoreOptions, backend_class
 from facefix.commands.options import (AutoBatchSizeOpt, Backend, BackendOpt, Detector, DetectorOpt, DetectorWeightsOpt,
                                       Device, DeviceOpt, OutputDirOpt, Precision,
                                       PrecisionOpt, SeedOpt, WeightsOpt)
-from facefix.console import console, error, progress, warn
-from facefix.device import resolve_device, resolve_dtype
+from facefix.console import console, error, info, progress, warn
+from facefix.device import resolve_device
 from facefix.errors import FacefixError
 from facefix.face.detect import load_detector
 from facefix.face.parse import load_parser
 from facefix.media import expand_inputs
 from facefix.memory import auto_batch_limit
 from facefix.pipeline import FaceRestorePipeline
+from facefix.precision import choose_for_restorer
 from facefix.runner import OutputOptions, restore_files, write_report
 from facefix.video import restore_video
 
@@ -57,7 +58,7 @@ def restore(
     variant: Annotated[str | None, typer.Option("--variant", help="Model variant (interlcm: 3step, 1step, "
                                                 "colorization, inpainting).")] = None,
     device: DeviceOpt = Device.auto,
-    precision: PrecisionOpt = Precision.fp32,
+    precision: PrecisionOpt = Precision.auto,
     batch_size: AutoBatchSizeOpt = "auto",
 ) -> None:
     """Restore every face in INPUTS and paste it back seamlessly."""
@@ -77,7 +78,10 @@ def restore(
     for name in unsupported:
         warn(f"--{name.replace('_', '-')} has no effect on the {backend.value} backend")
     torch_device = resolve_device(device.value)
-    restorer = cls.load(weights, device=torch_device, dtype=resolve_dtype(precision.value), options=options)
+    chosen = choose_for_restorer(precision.value, cls, torch_device, weights,
+                                 lambda dtype: cls.load(weights, device=torch_device, dtype=dtype, options=options))
+    info(chosen.describe())
+    restorer = cls.load(weights, device=torch_device, dtype=chosen.dtype, options=options)
     face_detector = None if aligned else load_detector(detector.value, detector_weights, torch_device)
     parser = load_parser(torch_device) if parse and not aligned else None
     pipeline = FaceRestorePipeline(restorer, face_detector, upscale=upscale, only_center_face=only_center_face,
@@ -112,7 +116,7 @@ def restore(
 
     # 4. Summary.
     if report:
-        write_report(report, reports)
+        write_report(report, reports, settings={"backend": backend.value, "precision": chosen.to_dict()})
     failed = sum(r.status == "failed" for r in reports) + len(problems)
     counts = {s: sum(r.status == s for r in reports) for s in ("restored", "no-face", "skipped-existing")}
     console.print(f"{counts['restored']} restored, {counts['no-face']} without faces, "

@@ -35,6 +35,7 @@ DEFAULT_STEPS = 250
 class DDPMInpainter(Inpainter):
     name = "ddpm"
     supported_options = frozenset({"seed", "steps"})
+    fp16_safe = True  # GroupNorm and the noise-level sinusoid in fp32 (tests/backends/test_reduced_precision.py)
 
     def __init__(self, network: torch.nn.Module, *, conditional: bool, face_size: int, device: torch.device,
                  dtype: torch.dtype, options: RestoreOptions):

@@ -25,6 +25,7 @@ class FusionRestorer(Restorer):
     name = "fusion"
     supported_options = frozenset({"fidelity", "seed", "random_noise"})
     channels_last_on_cpu = True  # 0.85x the NCHW time at 512 px on 2 threads (mmrb's network: 1.04x, so not there)
+    fp16_safe = True  # demodulation sums in fp32 (tests/backends/fusion/test_fusion_options.py)
 
     def __init__(self, network: FusionGFPGAN, *, device: torch.device, dtype: torch.dtype, options: RestoreOptions):
         super().__init__(face_size=network.config.out_size, device=device, dtype=dtype, options=options)

@@ -56,6 +56,8 @@ class InterLCMRestorer(Restorer):
 
     name = "interlcm"
     supported_options = frozenset({"seed", "steps", "variant"})
+    fp16_safe = True  # the VAE stays fp32 under fp16 (tests/backends/interlcm/test_interlcm_sampler.py)
+    cpu_precision_probe = False  # one face takes about a minute on the CPU: too long for a probe
 
     def __init__(self, models: InterLCMModels, *, variant: str = DEFAULT_VARIANT, face_size: int = DEFAULT_FACE_SIZE,
                  device: torch.device, dtype: torch.dtype, options: RestoreOptions):
@@ -136,6 +138,8 @@ class InterLCMInpainter(Inpainter):
 
     name = "interlcm"
     supported_options = frozenset({"seed", "steps", "variant"})
+    fp16_safe = True  # the VAE stays fp32 under fp16 (tests/backends/interlcm/test_interlcm_sampler.py)
+    cpu_precision_probe = False  # one face takes about a minute on the CPU: too long for a probe
 
     def __init__(self, restorer: InterLCMRestorer):
         self.restorer = restorer

@@ -18,6 +18,7 @@ class MMRBRestorer(Restorer):
     decoded input features, never random noise)."""
 
     name = "mmrb"
+    fp16_safe = True  # tests/backends/test_reduced_precision.py
 
     def __init__(self, network: MMRBNet, *, device: torch.device, dtype: torch.dtype, options: RestoreOptions):
         super().__init__(face_size=network.config.size, device=device, dtype=dtype, options=options)
