@@ -3,10 +3,11 @@
 * GPU: bf16 where the device supports it, else fp16 where the backend is fp16-safe (its fragile sums
   kept in fp32), else fp32. No measurement: tensor cores make both at least twice as fast as fp32.
 * CPU: measured. bf16 runs at native speed only where the processor has bf16 instructions (AVX512-BF16,
-  AMX); elsewhere oneDNN emulates it and it can be slower than fp32. So a short probe times the
-  backend's network on one face, fp32 and bf16 in turn (A B A B ...), and picks bf16 when its median
-  is at least :data:`BF16_MIN_SPEEDUP` times faster. The result is cached in facefix's cache folder per
-  machine, torch version, thread count, backend and weights, so only the first run pays for it.
+  AMX); elsewhere oneDNN emulates it and it can be slower than fp32. So a short probe times a small
+  random-weight network of the backend's architecture (``precision_probe_config``) on one face, fp32 and
+  bf16 in turn (A B A B ...), and picks bf16 when its median is at least :data:`BF16_MIN_SPEEDUP` times
+  faster. The result is cached in facefix's cache folder per machine, processor, torch version and
+  backend, so only the first run pays for it (seconds).
 
 The quality gate (tests/test_precision_quality.py) holds bf16 within 1.5 grey levels mean and 12 at
 the 99.9th percentile of fp32 on real faces for every backend the probe can pick it for.
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from facefix.backends.base import Inpainter, RestoreOptions
 from facefix.bench import medians, time_interleaved
 from facefix.device import PRECISIONS, resolve_dtype
 from facefix.hub import cache_dir
@@ -34,10 +36,6 @@ BF16_MIN_SPEEDUP = 1.3
 PROBE_FILE = "precision-probe.json"
 #: sampling steps of a diffusion model during the probe (its time per step is what matters)
 PROBE_STEPS = 2
-
-#: builds the model at a dtype and returns one small forward pass of it (one face)
-ProbeBuilder = Callable[[torch.dtype], Callable[[], object]]
-
 
 @dataclass(frozen=True)
 class ProbeResult:
@@ -77,24 +75,25 @@ class PrecisionChoice:
         return data
 
 
-def choose_precision(requested: str, device: torch.device, *, backend: str, model: str, fp16_safe: bool,
-                     cpu_probe: ProbeBuilder | None, fresh: bool = False) -> PrecisionChoice:
-    """Resolve ``requested`` (``auto``, ``fp32``, ``fp16`` or ``bf16``) for ``backend`` on ``device``.
+def choose_precision(requested: str, cls, device: torch.device, *, fresh: bool = False) -> PrecisionChoice:
+    """Resolve ``requested`` (``auto``, ``fp32``, ``fp16`` or ``bf16``) for the backend class ``cls`` (a
+    :class:`~facefix.backends.base.Restorer` or :class:`~facefix.backends.base.Inpainter`) on ``device``.
 
-    ``model`` names the weights (part of the probe's cache key); ``cpu_probe`` builds the network for
-    the CPU probe, or is ``None`` where the backend cannot be probed quickly (fp32 then). ``fresh``
-    measures again even when a cached result exists (``facefix bench``).
+    ``fresh`` measures the CPU probe again even when a cached result exists (``facefix bench``).
     """
     if requested != AUTO:
         resolve_dtype(requested)  # validates
         return PrecisionChoice(requested, requested, "requested")
     if device.type == "cpu":
-        return _choose_on_cpu(backend, model, cpu_probe, fresh)
-    if _supports_bf16(device):
+        return _choose_on_cpu(cls, fresh)
+    bf16 = _supports_bf16(device)
+    if bf16 and cls.bf16_safe:
         return PrecisionChoice("bf16", AUTO, f"{device.type} supports bf16")
-    if fp16_safe:
-        return PrecisionChoice("fp16", AUTO, f"{device.type} has no bf16; {backend} is fp16-safe")
-    return PrecisionChoice("fp32", AUTO, f"{device.type} has no bf16 and {backend} is not fp16-safe")
+    if cls.fp16_safe:
+        why = f"{cls.name} is not bf16-safe" if bf16 else f"{device.type} has no bf16"
+        return PrecisionChoice("fp16", AUTO, f"{why}; {cls.name} is fp16-safe")
+    return PrecisionChoice("fp32", AUTO, f"{cls.name} is safe in neither {'bf16 nor ' if bf16 else ''}fp16"
+                           + ("" if bf16 else f" ({device.type} has no bf16)"))
 
 
 def _supports_bf16(device: torch.device) -> bool:
@@ -107,12 +106,14 @@ def _supports_bf16(device: torch.device) -> bool:
     return True
 
 
-def _choose_on_cpu(backend: str, model: str, cpu_probe: ProbeBuilder | None, fresh: bool) -> PrecisionChoice:
-    if cpu_probe is None:
-        return PrecisionChoice("fp32", AUTO, f"the {backend} backend is too slow on the CPU to probe")
-    key = probe_key(backend, model)
+def _choose_on_cpu(cls, fresh: bool) -> PrecisionChoice:
+    if not cls.bf16_safe:
+        return PrecisionChoice("fp32", AUTO, f"bf16 is outside the quality gate for {cls.name}")
+    if cls.precision_probe_config is None:
+        return PrecisionChoice("fp32", AUTO, f"the {cls.name} backend is too slow on the CPU to probe")
+    key = probe_key(cls.name)
     cached = None if fresh else _read_cache().get(key)
-    probe = ProbeResult(**cached) if cached else measure(cpu_probe)
+    probe = ProbeResult(**cached) if cached else measure(cls)
     if not cached:
         _write_cache(key, probe)
     picked = "bf16" if probe.speedup >= BF16_MIN_SPEEDUP else "fp32"
@@ -122,18 +123,37 @@ def _choose_on_cpu(backend: str, model: str, cpu_probe: ProbeBuilder | None, fre
     return PrecisionChoice(picked, AUTO, reason, probe, cached=bool(cached))
 
 
-def measure(cpu_probe: ProbeBuilder, *, rounds: int = 3) -> ProbeResult:
-    """Median seconds per forward pass of fp32 and bf16, one warm-up each, then interleaved."""
-    candidates = {"fp32": cpu_probe(torch.float32), "bf16": cpu_probe(torch.bfloat16)}
-    middle = medians(time_interleaved(candidates, rounds=rounds))
+def measure(cls, *, rounds: int = 3) -> ProbeResult:
+    """Median seconds per forward pass of the backend's probe network in fp32 and bf16: one warm-up each,
+    then interleaved, on one thread (a busy machine stalls multi-threaded passes at every barrier, which
+    hides the difference between the two; the instructions' speed is what is compared)."""
+    candidates = {"fp32": _probe_pass(cls, torch.float32), "bf16": _probe_pass(cls, torch.bfloat16)}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        middle = medians(time_interleaved(candidates, rounds=rounds))
+    finally:
+        torch.set_num_threads(threads)
     return ProbeResult(fp32_seconds=middle["fp32"], bf16_seconds=middle["bf16"], rounds=rounds,
                        measured=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
 
 
-def probe_key(backend: str, model: str) -> str:
-    """What the probe's answer depends on: the machine, torch, the threads it may use, the network."""
-    return " | ".join([platform.node(), _cpu_model(), f"torch {torch.__version__}",
-                       f"{torch.get_num_threads()} threads", backend, model])
+def _probe_pass(cls, dtype: torch.dtype) -> Callable[[], object]:
+    """One face through a random-weight network of ``cls.precision_probe_config`` (nothing downloaded)."""
+    model = cls.from_config(cls.precision_probe_config, device="cpu", dtype=dtype,
+                            options=RestoreOptions(seed=0, steps=PROBE_STEPS))
+    size = model.face_size
+    face = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
+    if isinstance(model, Inpainter):
+        mask = torch.zeros(1, 1, size, size)
+        mask[..., size // 4:3 * size // 4, size // 4:3 * size // 4] = 1
+        return lambda: model.inpaint(face, mask)
+    return lambda: model.restore(face)
+
+
+def probe_key(backend: str) -> str:
+    """What the probe's answer depends on: the machine, its processor, torch, the backend."""
+    return " | ".join([platform.node(), _cpu_model(), f"torch {torch.__version__}", backend])
 
 
 def _cpu_model() -> str:
@@ -172,55 +192,5 @@ def _write_cache(key: str, probe: ProbeResult) -> None:
         pass
 
 
-def restorer_probe(cls, build: Callable[[torch.dtype], object]) -> ProbeBuilder | None:
-    """The CPU probe of a restorer class: ``build(dtype)`` makes the restorer; one face through it."""
-    if not cls.cpu_precision_probe:
-        return None
-
-    def probe(dtype: torch.dtype) -> Callable[[], object]:
-        restorer = build(dtype)
-        face = torch.rand(1, 3, restorer.face_size, restorer.face_size, generator=torch.Generator().manual_seed(0))
-        return lambda: restorer.restore(face)
-    return probe
-
-
-def inpainter_probe(cls, build: Callable[[torch.dtype], object]) -> ProbeBuilder | None:
-    """The CPU probe of an inpainter class (``build`` should ask for few sampling steps)."""
-    if not cls.cpu_precision_probe:
-        return None
-
-    def probe(dtype: torch.dtype) -> Callable[[], object]:
-        inpainter = build(dtype)
-        size = inpainter.face_size
-        face = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
-        mask = torch.zeros(1, 1, size, size)
-        mask[..., size // 4:3 * size // 4, size // 4:3 * size // 4] = 1
-        return lambda: inpainter.inpaint(face, mask)
-    return probe
-
-
-def model_name(weights: str | Path | None) -> str:
-    """The probe cache's name for ``--weights`` (a registry id, a file, or the default)."""
-    return "default weights" if weights is None else str(weights)
-
-
-
-
-
-def choose_for_restorer(requested: str, cls, device: torch.device, weights: str | Path | None,
-                        build: Callable[[torch.dtype], object], *, fresh: bool = False) -> PrecisionChoice:
-    """:func:`choose_precision` for a :class:`~facefix.backends.base.Restorer` class built by ``build``."""
-    return choose_precision(requested, device, backend=cls.name, model=model_name(weights), fp16_safe=cls.fp16_safe,
-                            cpu_probe=restorer_probe(cls, build), fresh=fresh)
-
-
-def choose_for_inpainter(requested: str, cls, device: torch.device, weights: str | Path | None,
-                         build: Callable[[torch.dtype], object]) -> PrecisionChoice:
-    """:func:`choose_precision` for an :class:`~facefix.backends.base.Inpainter` class (``build`` should ask
-    for few sampling steps: the probe times one whole inpainting)."""
-    return choose_precision(requested, device, backend=cls.name, model=model_name(weights), fp16_safe=cls.fp16_safe,
-                            cpu_probe=inpainter_probe(cls, build))
-
-
-__all__ = ["AUTO", "BF16_MIN_SPEEDUP", "PROBE_STEPS", "PrecisionChoice", "ProbeResult", "choose_for_inpainter",
-           "choose_for_restorer", "choose_precision", "measure", "probe_key"]
+__all__ = ["AUTO", "BF16_MIN_SPEEDUP", "PROBE_STEPS", "PrecisionChoice", "ProbeResult", "choose_precision", "measure",
+           "probe_key"]

@@ -55,10 +55,13 @@ class Restorer(ABC):
     supported_options: ClassVar[frozenset[str]] = frozenset()
     #: run the network channels-last on the CPU (set where ``benchmarks/memory_format.py`` measured a gain)
     channels_last_on_cpu: ClassVar[bool] = False
-    #: fp16 keeps its outputs within the precision tests of fp32 (``--precision auto`` may pick it on a GPU)
+    #: fp16 / bf16 keep the outputs within ``--precision auto``'s quality gate of fp32 (1.5 grey levels mean,
+    #: 12 at the 99.9th percentile; tests/test_precision_quality.py holds every backend that claims it)
     fp16_safe: ClassVar[bool] = False
-    #: one face is quick enough on the CPU for ``--precision auto``'s fp32/bf16 probe (else fp32 there)
-    cpu_precision_probe: ClassVar[bool] = True
+    bf16_safe: ClassVar[bool] = False
+    #: config for :meth:`from_config` of a small network of this architecture, timed by ``--precision auto``'s
+    #: CPU probe (fp32 against bf16); ``None``: no probe, fp32 on the CPU
+    precision_probe_config: ClassVar[Mapping | None] = None
     memory_format: torch.memory_format = torch.contiguous_format
 
     def __init__(self, *, face_size: int, device: torch.device, dtype: torch.dtype,
@@ -131,7 +134,8 @@ class Inpainter(ABC):
     name: ClassVar[str]
     supported_options: ClassVar[frozenset[str]] = frozenset()
     fp16_safe: ClassVar[bool] = False  # as for Restorer
-    cpu_precision_probe: ClassVar[bool] = True  # as for Restorer; the probe asks for few sampling steps
+    bf16_safe: ClassVar[bool] = False
+    precision_probe_config: ClassVar[Mapping | None] = None  # as for Restorer; the probe asks for few steps
     face_size: int
     device: torch.device
 

@@ -27,7 +27,7 @@ from facefix.errors import FacefixError
 from facefix.face.detect import load_detector
 from facefix.media import expand_inputs
 from facefix.pipeline import FaceRestorePipeline
-from facefix.precision import AUTO, BF16_MIN_SPEEDUP, PrecisionChoice, choose_for_restorer
+from facefix.precision import AUTO, BF16_MIN_SPEEDUP, PrecisionChoice, choose_precision
 
 
 def _parse_batch_sizes(text: str) -> list[int]:
@@ -42,8 +42,6 @@ def _parse_batch_sizes(text: str) -> list[int]:
 
 def _build_restorer(cls, weights: str | None, size: int | None, **kwargs):
     if weights is not None:
-        if size is not None:
-            raise FacefixError("--size applies to random weights only; the face size of --weights is fixed")
         return cls.load(weights, **kwargs)
     try:
         return cls.from_config({"out_size": size} if size else None, **kwargs)
@@ -88,6 +86,8 @@ def bench(
 
     Without --weights the real architecture runs with random weights, so nothing is downloaded.
     """
+    if weights is not None and size is not None:
+        raise FacefixError("--size applies to random weights only; the face size of --weights is fixed")
     cls = backend_class(backend.value)
     torch_device = resolve_device(getattr(device, "value", device))
     sizes = _parse_batch_sizes(batch_sizes)
@@ -103,8 +103,7 @@ def bench(
     face_detector = load_detector(detector.value, detector_weights, torch_device) if items else None
     results = []
     for requested in precisions:
-        chosen = choose_for_restorer(requested.value, cls, torch_device, weights, lambda dtype: _build_restorer(
-            cls, weights, size, device=torch_device, dtype=dtype, options=RestoreOptions()), fresh=True)
+        chosen = choose_precision(requested.value, cls, torch_device, fresh=True)
         _show_choice(chosen)
         precision = chosen.precision
         restorer = _build_restorer(cls, weights, size, device=torch_device, dtype=chosen.dtype,

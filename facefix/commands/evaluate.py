@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import cv2
-import torch
 import typer
 from rich.console import Console
 
@@ -17,7 +16,7 @@ from facefix.commands.options import (BatchSizeOpt, Detector, DetectorOpt, Detec
 from facefix.console import info
 from facefix.device import resolve_device
 from facefix.errors import FacefixError
-from facefix.precision import PROBE_STEPS, PrecisionChoice, choose_for_inpainter, choose_for_restorer
+from facefix.precision import choose_precision
 from facefix.eval import fid, inpaint, photos, report, sheet
 from facefix.quality import metrics as metric_functions
 from facefix.eval.datasets import DATASETS, dataset_dir, resolve_dataset
@@ -64,17 +63,6 @@ def _fid_reference(fid_ref: Path | None, fid_stats: Path | None, inception_of) -
 
 def _result_path(results: Path, sample: Sample) -> Path:
     return results / Path(sample.name).with_suffix(".png")
-
-
-def _choose_precision(requested: str, task: Task, backend: str, weights: str | None,
-                      device: torch.device) -> PrecisionChoice:
-    if task is Task.inpaint:
-        cls = inpainter_class(backend)
-        return choose_for_inpainter(requested, cls, device, weights, lambda dtype: cls.load(
-            weights, device=device, dtype=dtype, options=RestoreOptions(seed=0, steps=PROBE_STEPS)))
-    cls = backend_class(backend)
-    return choose_for_restorer(requested, cls, device, weights,
-                               lambda dtype: cls.load(weights, device=device, dtype=dtype, options=RestoreOptions()))
 
 
 def _inpaint_set(folder: Path, backend: str, weights: str | None, *, gt: Path | None, masks: str, limit: int | None,
@@ -173,7 +161,8 @@ def evaluate(
     torch_device = resolve_device(device.value)
     folder = resolve_dataset(dataset)
     published_set = _paper_set(dataset, folder, paper_set)
-    chosen = _choose_precision(precision.value, task, backend, weights, torch_device)
+    chosen = choose_precision(precision.value, inpainter_class(backend) if task is Task.inpaint
+                              else backend_class(backend), torch_device)
     info(chosen.describe())
     dtype = chosen.dtype
 

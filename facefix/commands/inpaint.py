@@ -19,7 +19,7 @@ from facefix.face.detect import load_detector
 from facefix.face.masks import center_mask, find_mask_file, random_mask, read_mask, white_mask
 from facefix.inpainting import inpaint_aligned, inpaint_photo
 from facefix.media import expand_inputs, is_video, read_image, write_image
-from facefix.precision import PROBE_STEPS, choose_for_inpainter
+from facefix.precision import choose_precision
 
 _GENERATED = ("white", "center", "random")
 
@@ -75,8 +75,7 @@ def inpaint(
 
     torch_device = resolve_device(device.value)
     cls = inpainter_class(backend.value)
-    chosen = choose_for_inpainter(precision.value, cls, torch_device, weights, lambda dtype: cls.load(
-        weights, device=torch_device, dtype=dtype, options=RestoreOptions(seed=0, steps=PROBE_STEPS)))
+    chosen = choose_precision(precision.value, cls, torch_device)
     info(chosen.describe())
     inpainter = cls.load(weights, device=torch_device, dtype=chosen.dtype,
                          options=RestoreOptions(seed=seed, steps=steps))

@@ -20,7 +20,7 @@ from facefix.face.parse import load_parser
 from facefix.media import expand_inputs
 from facefix.memory import auto_batch_limit
 from facefix.pipeline import FaceRestorePipeline
-from facefix.precision import choose_for_restorer
+from facefix.precision import choose_precision
 from facefix.runner import OutputOptions, restore_files, write_report
 from facefix.video import restore_video
 
@@ -78,8 +78,7 @@ def restore(
     for name in unsupported:
         warn(f"--{name.replace('_', '-')} has no effect on the {backend.value} backend")
     torch_device = resolve_device(device.value)
-    chosen = choose_for_restorer(precision.value, cls, torch_device, weights,
-                                 lambda dtype: cls.load(weights, device=torch_device, dtype=dtype, options=options))
+    chosen = choose_precision(precision.value, cls, torch_device)
     info(chosen.describe())
     restorer = cls.load(weights, device=torch_device, dtype=chosen.dtype, options=options)
     face_detector = None if aligned else load_detector(detector.value, detector_weights, torch_device)

@@ -56,8 +56,7 @@ class InterLCMRestorer(Restorer):
 
     name = "interlcm"
     supported_options = frozenset({"seed", "steps", "variant"})
-    fp16_safe = True  # the VAE stays fp32 under fp16 (tests/backends/interlcm/test_interlcm_sampler.py)
-    cpu_precision_probe = False  # one face takes about a minute on the CPU: too long for a probe
+    fp16_safe = bf16_safe = True  # the VAE stays fp32 under fp16 (tests/test_precision_quality.py)
 
     def __init__(self, models: InterLCMModels, *, variant: str = DEFAULT_VARIANT, face_size: int = DEFAULT_FACE_SIZE,
                  device: torch.device, dtype: torch.dtype, options: RestoreOptions):
@@ -138,8 +137,7 @@ class InterLCMInpainter(Inpainter):
 
     name = "interlcm"
     supported_options = frozenset({"seed", "steps", "variant"})
-    fp16_safe = True  # the VAE stays fp32 under fp16 (tests/backends/interlcm/test_interlcm_sampler.py)
-    cpu_precision_probe = False  # one face takes about a minute on the CPU: too long for a probe
+    fp16_safe = bf16_safe = True  # the VAE stays fp32 under fp16 (tests/test_precision_quality.py)
 
     def __init__(self, restorer: InterLCMRestorer):
         self.restorer = restorer

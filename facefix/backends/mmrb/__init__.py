@@ -18,7 +18,8 @@ class MMRBRestorer(Restorer):
     decoded input features, never random noise)."""
 
     name = "mmrb"
-    fp16_safe = True  # tests/backends/test_reduced_precision.py
+    fp16_safe = bf16_safe = True  # tests/test_precision_quality.py
+    precision_probe_config = {"size": 64}
 
     def __init__(self, network: MMRBNet, *, device: torch.device, dtype: torch.dtype, options: RestoreOptions):
         super().__init__(face_size=network.config.size, device=device, dtype=dtype, options=options)
