@@ -75,6 +75,13 @@ class BackendModel(ABC):
     supported_options: ClassVar[frozenset[str]] = frozenset()
     #: the smallest architecture of the backend, for :meth:`from_config` (smoke runs, the contract tests)
     tiny_config: ClassVar[Mapping | None] = None
+    #: fp16 / bf16 keep the outputs within ``--precision auto``'s quality gate of fp32 (1.5 grey levels mean,
+    #: 12 at the 99.9th percentile; tests/test_precision_quality.py holds every backend that claims it)
+    fp16_safe: ClassVar[bool] = False
+    bf16_safe: ClassVar[bool] = False
+    #: config for :meth:`from_config` of a small network of this architecture, timed by ``--precision auto``'s
+    #: CPU probe (fp32 against bf16); ``None``: no probe, fp32 on the CPU
+    precision_probe_config: ClassVar[Mapping | None] = None
     face_size: int
     device: torch.device
     #: progress of long work inside ``restore`` / ``inpaint`` (set by the caller; None: nobody listens)

@@ -24,12 +24,13 @@ from facefix.commands.options import (
     WeightsOpt,
 )
 from facefix.console import console, error
-from facefix.device import resolve_device, resolve_dtype
+from facefix.device import resolve_device
 from facefix.errors import FacefixError
 from facefix.face.detect import load_detector
 from facefix.media import expand_inputs
 from facefix.pipeline import FaceRestorePipeline
 from facefix.upsample import BackgroundUpsampler, load_upsampler, random_weight_upsampler
+from facefix.precision import AUTO, BF16_MIN_SPEEDUP, PrecisionChoice, choose_precision
 
 
 def _parse_batch_sizes(text: str) -> list[int]:
@@ -44,8 +45,6 @@ def _parse_batch_sizes(text: str) -> list[int]:
 
 def _build_restorer(cls, weights: str | None, size: int | None, **kwargs):
     if weights is not None:
-        if size is not None:
-            raise FacefixError("--size applies to random weights only; the face size of --weights is fixed")
         return cls.load(weights, **kwargs)
     try:
         return cls.from_config({"out_size": size} if size else None, **kwargs)
@@ -56,6 +55,16 @@ def _build_restorer(cls, weights: str | None, size: int | None, **kwargs):
 def bench_background(weights: str | None, **kwargs) -> BackgroundUpsampler:
     """``--bg-weights``, or (nothing downloaded) random weights of the network ``--upscale`` would use."""
     return load_upsampler(weights, **kwargs) if weights is not None else random_weight_upsampler(**kwargs)
+def _show_choice(chosen: PrecisionChoice) -> None:
+    """The probe's decision and timings, when ``auto`` was asked for."""
+    if chosen.requested != AUTO:
+        return
+    console.print(chosen.describe())
+    if chosen.probe is not None:
+        probe = chosen.probe
+        console.print(f"  probe, one face, median of {probe.rounds} interleaved rounds: "
+                      f"fp32 {probe.fp32_seconds:.3f} s, bf16 {probe.bf16_seconds:.3f} s -> {probe.speedup:.2f}x "
+                      f"(bf16 from {BF16_MIN_SPEEDUP}x)")
 
 
 def bench(
@@ -64,7 +73,9 @@ def bench(
     size: Annotated[int | None, typer.Option("--size", min=16, help="Face size of the random-weight network "
                                              "(default: the backend's).")] = None,
     batch_sizes: Annotated[str, typer.Option("--batch-sizes", help="Comma-separated batch sizes.")] = "1,8,32",
-    precisions: Annotated[list[Precision], typer.Option("--precision", help="Repeat for several.")] = [Precision.fp32],  # noqa: B006
+    precisions: Annotated[list[Precision], typer.Option(
+        "--precision", help="Repeat for several. auto: measure the CPU probe afresh (or take the GPU's rule), "
+        "show its decision and timings, and time what it picks.")] = [Precision.auto],  # noqa: B006
     device: DeviceOpt = "auto",
     compile_network: Annotated[bool, typer.Option("--compile", help="torch.compile the network first "
                                                   "(the first calls then take minutes).")] = False,
@@ -87,6 +98,8 @@ def bench(
 
     Without --weights the real architecture runs with random weights, so nothing is downloaded.
     """
+    if weights is not None and size is not None:
+        raise FacefixError("--size applies to random weights only; the face size of --weights is fixed")
     cls = backend_class(backend.value)
     torch_device = resolve_device(getattr(device, "value", device))
     sizes = _parse_batch_sizes(batch_sizes)
@@ -101,24 +114,27 @@ def bench(
             raise typer.Exit(1)
     face_detector = load_detector(detector.value, detector_weights, torch_device) if items else None
     results = []
-    for precision in precisions:
-        restorer = _build_restorer(cls, weights, size, device=torch_device, dtype=resolve_dtype(precision.value),
+    for requested in precisions:
+        chosen = choose_precision(requested.value, cls, torch_device, fresh=True)
+        _show_choice(chosen)
+        precision = chosen.precision
+        restorer = _build_restorer(cls, weights, size, device=torch_device, dtype=chosen.dtype,
                                    options=RestoreOptions())
         if compile_network:
             compile_restorer(restorer)
         for batch_size in sizes:
-            console.print(f"[dim]{backend.value} {precision.value} batch {batch_size} on {torch_device}...[/]")
-            results.append(bench_restorer(restorer, batch_size=batch_size, precision=precision.value,
+            console.print(f"[dim]{backend.value} {precision} batch {batch_size} on {torch_device}...[/]")
+            results.append(bench_restorer(restorer, batch_size=batch_size, precision=precision,
                                           min_seconds=min_seconds))
             if items:
                 pipeline = FaceRestorePipeline(restorer, face_detector, upscale=upscale, batch_size=batch_size)
-                results.append(bench_pipeline(pipeline, items, precision=precision.value,
+                results.append(bench_pipeline(pipeline, items, precision=precision,
                                               images_per_batch=batch_size, min_seconds=min_seconds))
         if bg_upsampler is BgUpsampler.realesrgan or (bg_upsampler is None and bg_weights is not None):
             upsampler = bench_background(bg_weights, upscale=upscale, device=torch_device,
-                                         dtype=resolve_dtype(precision.value), tile=bg_tile)
-            console.print(f"[dim]background upsampler {precision.value} {bg_size} px on {torch_device}...[/]")
-            results.append(bench_upsampler(upsampler, size=(bg_size, bg_size), precision=precision.value,
+                                         dtype=chosen.dtype, tile=bg_tile)
+            console.print(f"[dim]background upsampler {precision} {bg_size} px on {torch_device}...[/]")
+            results.append(bench_upsampler(upsampler, size=(bg_size, bg_size), precision=precision,
                                            min_seconds=min_seconds))
     if as_json:
         typer.echo(results_to_json(results))

@@ -16,9 +16,10 @@ from facefix.commands.options import (BatchSizeOpt, Detector, DetectorOpt, Detec
                                       MaxMegapixelsOpt, Precision, PrecisionOpt, WeightsOpt)
 from facefix.commands.progress import StepBar
 from facefix.console import info
-from facefix.device import resolve_device, resolve_dtype
+from facefix.device import resolve_device
 from facefix.errors import FacefixError
 from facefix.media import DEFAULT_MEGAPIXELS, limit_pixels
+from facefix.precision import choose_precision
 from facefix.eval import fid, inpaint, photos, report, sheet
 from facefix.quality import metrics as metric_functions
 from facefix.eval.datasets import DATASETS, dataset_dir, resolve_dataset
@@ -158,7 +159,7 @@ def evaluate(
                                                 "(default: the first per-image one).")] = None,
     sheet_count: Annotated[int, _option("--sheet-count", OUTPUTS, "Worst and best images shown.", min=1)] = 4,
     device: DeviceOpt = Device.auto,
-    precision: PrecisionOpt = Precision.fp32,
+    precision: PrecisionOpt = Precision.auto,
     batch_size: BatchSizeOpt = 4,
     max_megapixels: MaxMegapixelsOpt = DEFAULT_MEGAPIXELS,
 ) -> None:
@@ -175,9 +176,13 @@ def evaluate(
     if task is Task.inpaint and (synthesize or unaligned):
         raise FacefixError("--task inpaint masks aligned clean faces itself (no --synthesize, no --unaligned)")
     backend = backend or DEFAULT_BACKEND[task]
-    torch_device, dtype = resolve_device(device.value), resolve_dtype(precision.value)
+    torch_device = resolve_device(device.value)
     folder = resolve_dataset(dataset)
     published_set = _paper_set(dataset, folder, paper_set)
+    chosen = choose_precision(precision.value, inpainter_class(backend) if task is Task.inpaint
+                              else backend_class(backend), torch_device)
+    info(chosen.describe())
+    dtype = chosen.dtype
 
     inception = None
 
@@ -214,6 +219,7 @@ def evaluate(
     title = f"{backend} on {published_set or Path(dataset).name or dataset} ({described})"
     Console().print(report.results_table(result, title, paper))
     header = {"backend": backend, "dataset": dataset, "task": task.value, "images": len(samples),
+              "precision": chosen.to_dict(),
               **({"masks": masks} if task is Task.inpaint else {})}
     report.write_scores(outputs, result, paper, header)
     if sheet_path is not None:

@@ -16,14 +16,15 @@ from facefix.commands.options import (Detector, DetectorOpt, DetectorWeightsOpt,
                                       InpaintBackendOpt, MaxMegapixelsOpt, OutputDirOpt, Precision, PrecisionOpt,
                                       SeedOpt, WeightsOpt)
 from facefix.commands.progress import StepBar
-from facefix.console import console, error, progress, warn
-from facefix.device import resolve_device, resolve_dtype
+from facefix.console import console, error, info, progress, warn
+from facefix.device import resolve_device
 from facefix.errors import FacefixError, InputError
 from facefix.face.detect import load_detector
 from facefix.face.masks import center_mask, find_mask_file, random_mask, read_mask, white_mask
 from facefix.inpainting import inpaint_aligned, inpaint_photo
 from facefix.media import DEFAULT_MEGAPIXELS, expand_inputs, is_video, limit_pixels, read_image, write_image
 from facefix.upsample.pictures import enlarge_picture
+from facefix.precision import choose_precision
 
 _GENERATED = ("white", "center", "random")
 
@@ -65,7 +66,7 @@ def inpaint(
     suffix: Annotated[str, typer.Option("--suffix", help="Appended to output file names.")] = "",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
     device: DeviceOpt = Device.auto,
-    precision: PrecisionOpt = Precision.fp32,
+    precision: PrecisionOpt = Precision.auto,
     max_megapixels: MaxMegapixelsOpt = DEFAULT_MEGAPIXELS,
     # whole photos: enlarge the inpainted picture (issue 19)
     upscale: Annotated[float, typer.Option("--upscale", "-s", min=1, max=8, help="Scale the whole inpainted "
@@ -86,9 +87,11 @@ def inpaint(
         raise FacefixError(f"{mask}: no such mask file or folder (or use white, center, random)")
 
     torch_device = resolve_device(device.value)
-    dtype = resolve_dtype(precision.value)
-    inpainter = inpainter_class(backend.value).load(weights, device=torch_device, dtype=dtype,
-                                             options=RestoreOptions(seed=seed, steps=steps))
+    cls = inpainter_class(backend.value)
+    chosen = choose_precision(precision.value, cls, torch_device)
+    info(chosen.describe())
+    dtype = chosen.dtype
+    inpainter = cls.load(weights, device=torch_device, dtype=dtype, options=RestoreOptions(seed=seed, steps=steps))
     inpainter.on_step = StepBar()
     detector = None if aligned else load_detector(detector.value, detector_weights, torch_device)
     if aligned and (upscale != 1 or bg_weights or bg_upsampler is BgUpsampler.realesrgan):

@@ -20,6 +20,7 @@ class Device(str, Enum):
 
 
 class Precision(str, Enum):
+    auto = "auto"
     fp32 = "fp32"
     fp16 = "fp16"
     bf16 = "bf16"
@@ -36,8 +37,9 @@ WeightsOpt = Annotated[
 ]
 DeviceOpt = Annotated[Device, typer.Option("--device", help="auto picks cuda, then mps, then cpu.",
                                            rich_help_panel="Hardware")]
-PrecisionOpt = Annotated[Precision, typer.Option("--precision", help="Inference precision.",
-                                                 rich_help_panel="Hardware")]
+PRECISION_HELP = ("Inference precision. auto: bf16 on a GPU that has it (else fp16), on the CPU bf16 where a "
+                  "one-time probe measures it at least 1.3x faster than fp32, else fp32.")
+PrecisionOpt = Annotated[Precision, typer.Option("--precision", help=PRECISION_HELP, rich_help_panel="Hardware")]
 BatchSizeOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Faces per forward pass.",
                                            rich_help_panel="Hardware")]
 

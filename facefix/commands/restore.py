@@ -15,14 +15,15 @@ from facefix.commands.options import (AutoBatchSizeOpt, Backend, BackendOpt, Det
                                       Device, DeviceOpt, MaxMegapixelsOpt, OutputDirOpt, Precision,
                                       PrecisionOpt, SeedOpt, WeightsOpt)
 from facefix.commands.progress import StepBar
-from facefix.console import console, error, progress, warn
-from facefix.device import resolve_device, resolve_dtype
+from facefix.console import console, error, info, progress, warn
+from facefix.device import resolve_device
 from facefix.errors import FacefixError
 from facefix.face.detect import load_detector
 from facefix.face.parse import load_parser
 from facefix.media import DEFAULT_MEGAPIXELS, expand_inputs, limit_pixels
 from facefix.memory import auto_batch_limit
 from facefix.pipeline import FaceRestorePipeline
+from facefix.precision import choose_precision
 from facefix.quality.metrics import IdentityMetric
 from facefix.runner import OutputOptions, check_report_target, exclude_outputs, restore_files, write_report
 from facefix.video import restore_video
@@ -61,7 +62,7 @@ def restore(
     variant: Annotated[str | None, typer.Option("--variant", help="Model variant (interlcm: 3step, 1step, "
                                                 "colorization, inpainting).")] = None,
     device: DeviceOpt = Device.auto,
-    precision: PrecisionOpt = Precision.fp32,
+    precision: PrecisionOpt = Precision.auto,
     batch_size: AutoBatchSizeOpt = "auto",
     max_megapixels: MaxMegapixelsOpt = DEFAULT_MEGAPIXELS,
     # background upsampling and identity report (issue 19)
@@ -95,12 +96,14 @@ def restore(
     for name in unsupported:
         warn(f"--{name.replace('_', '-')} has no effect on the {backend.value} backend")
     torch_device = resolve_device(device.value)
-    restorer = cls.load(weights, device=torch_device, dtype=resolve_dtype(precision.value), options=options)
+    chosen = choose_precision(precision.value, cls, torch_device)
+    info(chosen.describe())
+    restorer = cls.load(weights, device=torch_device, dtype=chosen.dtype, options=options)
     restorer.on_step = StepBar()
     face_detector = None if aligned else load_detector(detector.value, detector_weights, torch_device)
     parser = load_parser(torch_device) if parse and not aligned else None
     background = None if aligned else load_background(bg_upsampler, bg_weights, bg_tile, upscale=upscale,
-                                                      device=torch_device, dtype=resolve_dtype(precision.value))
+                                                      device=torch_device, dtype=chosen.dtype)
     if report_identity and report is None:
         warn("--report-identity writes into the --report file: add --report FILE")
     identity = IdentityMetric(torch_device) if report_identity and report is not None else None
@@ -135,7 +138,8 @@ def restore(
 
     # 4. Summary.
     if report:
-        write_report(report, reports, overwrite=overwrite, inputs={item.path.resolve() for item in items})
+        write_report(report, reports, overwrite=overwrite, inputs={item.path.resolve() for item in items},
+                     settings={"backend": backend.value, "precision": chosen.to_dict()})
     failed = sum(r.status == "failed" for r in reports) + len(problems)
     counts = {s: sum(r.status == s for r in reports) for s in ("restored", "no-face", "skipped-existing")}
     console.print(f"{counts['restored']} restored, {counts['no-face']} without faces, "

@@ -192,3 +192,18 @@ def test_options_a_backend_ignores_are_named_in_a_warning(tmp_path):
     assert result.exit_code == 0, result.output
     for flag in ("--steps", "--variant", "--fidelity"):
         assert f"{flag} has no effect on the fusion backend" in result.output
+
+
+@pytest.mark.parametrize("flag", [[], ["--precision", "fp32"]])
+def test_the_chosen_precision_is_printed_once_and_stored_in_the_report(tmp_path, flag):
+    face = tmp_path / "face.png"
+    cv2.imwrite(str(face), np.full((64, 64, 3), 100, np.uint8))
+    result = runner.invoke(app, ["restore", str(face), "--aligned", "-o", str(tmp_path / "out"), "--device", "cpu",
+                                 "--report", str(tmp_path / "report.json"), *flag], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert result.output.count("precision: ") == 1
+    stored = json.loads((tmp_path / "report.json").read_text())["settings"]["precision"]
+    assert stored["requested"] == ("fp32" if flag else "auto")
+    assert stored["precision"] in ("fp32", "bf16")
+    if not flag:  # the CPU probe ran (the test restorer ignores its dtype, so either answer is right)
+        assert stored["probe"]["fp32_seconds"] > 0 and stored["probe"]["cached"] is False

@@ -60,6 +60,7 @@ class InterLCMRestorer(Restorer):
     name = "interlcm"
     supported_options = frozenset({"seed", "steps", "variant"})
     tiny_config = TINY_CONFIGS
+    fp16_safe = bf16_safe = True  # the VAE stays fp32 under fp16 (tests/test_precision_quality.py)
 
     def __init__(self, models: InterLCMModels, *, variant: str = DEFAULT_VARIANT, face_size: int = DEFAULT_FACE_SIZE,
                  device: torch.device, dtype: torch.dtype, options: RestoreOptions, configs: Mapping | None = None):
@@ -148,6 +149,7 @@ class InterLCMInpainter(Inpainter):
 
     name = "interlcm"
     supported_options = frozenset({"seed", "steps", "variant"})
+    fp16_safe = bf16_safe = True  # the VAE stays fp32 under fp16 (tests/test_precision_quality.py)
 
     tiny_config = {**TINY_CONFIGS, "variant": "inpainting"}
 
