@@ -88,7 +88,7 @@ def read_image(path: str | Path) -> Picture:
     except FileNotFoundError:
         raise InputError(path, "no such file") from None
     except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
-        raise InputError(path, "not an image, or a format that cannot be read"
+        raise InputError(path, "not an image or video (or a format that cannot be read)"
                          if isinstance(exc, UnidentifiedImageError) else str(exc)) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise InputError(path, f"corrupt or truncated image ({exc})") from None

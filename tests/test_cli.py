@@ -41,3 +41,35 @@ def test_python_dash_m_and_one_line_error_without_traceback():
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and "no.such" in lines[0]
     assert "Traceback" not in result.stderr
+
+
+_HELP_IMPORTS_NOTHING_HEAVY = """
+import sys
+from typer.testing import CliRunner
+from facefix.cli import app
+
+runner = CliRunner()
+for args in (["--help"], ["--version"], ["models", "list", "--help"], ["restore", "--help"], ["inpaint", "--help"],
+             ["eval", "--help"], ["train", "--help"], ["train", "export", "--help"], ["bench", "--help"],
+             ["models", "--help"]):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, (args, result.output)
+    heavy = [name for name in ("torch", "cv2", "facefix.backends.base", "facefix.pipeline") if name in sys.modules]
+    assert not heavy, (args, heavy)
+print("ok")
+"""
+
+
+def test_help_and_version_import_no_torch_cv2_or_backends():
+    # a fresh interpreter: this test process has imported torch long ago
+    result = subprocess.run([sys.executable, "-c", _HELP_IMPORTS_NOTHING_HEAVY], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+def test_models_list_imports_no_torch():
+    code = ("import sys; from typer.testing import CliRunner; from facefix.cli import app; "
+            "r = CliRunner().invoke(app, ['models', 'list']); assert r.exit_code == 0, r.output; "
+            "print('torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "False", result.stderr[-2000:]

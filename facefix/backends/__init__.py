@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from facefix.backends.base import Inpainter, Restorer, RestoreOptions
 from facefix.errors import FacefixError
+
+if TYPE_CHECKING:
+    import torch
+
+    from facefix.backends.base import Inpainter, Restorer, RestoreOptions
 
 #: backend name -> "module:Class" of its :class:`Restorer` (``ddpm`` only inpaints: see INPAINTERS)
 BACKENDS: dict[str, str] = {
@@ -48,16 +51,27 @@ def inpainter_class(name: str) -> type[Inpainter]:
 
 
 def load_restorer(backend: str = "fusion", weights: str | Path | None = None, *,
-                  device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
+                  device: torch.device | str = "cpu", dtype: torch.dtype | None = None,
                   options: RestoreOptions | None = None) -> Restorer:
-    """Load a backend by name with a registry id, a file path, or its default checkpoint."""
-    return backend_class(backend).load(weights, device=device, dtype=dtype, options=options)
+    """Load a backend by name with a registry id, a file path, or its default checkpoint (dtype: fp32)."""
+    return backend_class(backend).load(weights, device=device, options=options,
+                                       **({"dtype": dtype} if dtype is not None else {}))
 
 
 def load_inpainter(backend: str = "ddpm", weights: str | Path | None = None, *,
-                   device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
+                   device: torch.device | str = "cpu", dtype: torch.dtype | None = None,
                    options: RestoreOptions | None = None) -> Inpainter:
-    return inpainter_class(backend).load(weights, device=device, dtype=dtype, options=options)
+    return inpainter_class(backend).load(weights, device=device, options=options,
+                                         **({"dtype": dtype} if dtype is not None else {}))
+
+
+def __getattr__(name: str) -> Any:
+    # The interface classes live in facefix.backends.base (which imports torch): loaded when first asked for.
+    if name in ("Inpainter", "Restorer", "RestoreOptions"):
+        from facefix.backends import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["BACKENDS", "INPAINTERS", "Inpainter", "RestoreOptions", "Restorer", "backend_class",

@@ -8,9 +8,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from facefix.allocator import keep_freed_cpu_memory
-from facefix.backends import RestoreOptions, backend_class
-from facefix.bench import ROW_HEADERS, bench_pipeline, bench_restorer, compile_restorer, results_to_json
 from facefix.commands.options import (
     Backend,
     BackendOpt,
@@ -21,12 +18,9 @@ from facefix.commands.options import (
     Precision,
     WeightsOpt,
 )
+from facefix.commands.hints import load_model
 from facefix.console import console, error
-from facefix.device import resolve_device, resolve_dtype
 from facefix.errors import FacefixError
-from facefix.face.detect import load_detector
-from facefix.media import expand_inputs
-from facefix.pipeline import FaceRestorePipeline
 
 
 def _parse_batch_sizes(text: str) -> list[int]:
@@ -43,7 +37,7 @@ def _build_restorer(cls, weights: str | None, size: int | None, **kwargs):
     if weights is not None:
         if size is not None:
             raise FacefixError("--size applies to random weights only; the face size of --weights is fixed")
-        return cls.load(weights, **kwargs)
+        return load_model(cls, weights, **kwargs)
     try:
         return cls.from_config({"out_size": size} if size else None, **kwargs)
     except TypeError:
@@ -73,6 +67,15 @@ def bench(
 
     Without --weights the real architecture runs with random weights, so nothing is downloaded.
     """
+    # torch, cv2 and the backends load here, not with `facefix --help`
+    from facefix.allocator import keep_freed_cpu_memory
+    from facefix.backends import RestoreOptions, backend_class
+    from facefix.bench import ROW_HEADERS, bench_pipeline, bench_restorer, compile_restorer, results_to_json
+    from facefix.device import resolve_device, resolve_dtype
+    from facefix.face.detect import load_detector
+    from facefix.media import expand_inputs
+    from facefix.pipeline import FaceRestorePipeline
+
     cls = backend_class(backend.value)
     torch_device = resolve_device(getattr(device, "value", device))
     sizes = _parse_batch_sizes(batch_sizes)

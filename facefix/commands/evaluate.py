@@ -4,25 +4,21 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import cv2
 import typer
 from rich.console import Console
 
-from facefix.backends import RestoreOptions, backend_class, inpainter_class
 from facefix.commands.options import (BatchSizeOpt, Detector, DetectorOpt, DetectorWeightsOpt, Device, DeviceOpt,
                                       Precision, PrecisionOpt, WeightsOpt)
+from facefix.commands.hints import load_model
 from facefix.console import info
-from facefix.device import resolve_device, resolve_dtype
 from facefix.errors import FacefixError
-from facefix.eval import fid, inpaint, photos, report, sheet
-from facefix.quality import metrics as metric_functions
-from facefix.eval.datasets import DATASETS, dataset_dir, resolve_dataset
-from facefix.quality.metrics import METRICS
-from facefix.eval.paper import PAPER_SETS, paper_numbers
-from facefix.eval.runner import (Sample, check_metric_names, check_metrics, image_files, load_samples,
-                                  restore_samples, score)
+from facefix.quality.metric_table import METRICS
+
+if TYPE_CHECKING:  # the evaluation modules (torch, cv2, the backends) load when eval runs, not with --help
+    from facefix.eval import fid
+    from facefix.eval.runner import Sample
 
 
 class Task(str, Enum):
@@ -41,6 +37,9 @@ def _option(flag: str, panel: str, help_text: str, **kwargs):
 
 def _paper_set(dataset: str, folder: Path, declared: str | None) -> str | None:
     """The published set whose paper numbers apply: declared, named, or the cached copy of a known set."""
+    from facefix.eval.datasets import DATASETS, dataset_dir
+    from facefix.eval.paper import PAPER_SETS
+
     if declared is not None:
         if declared not in PAPER_SETS:
             raise FacefixError(f"--paper-set {declared}: the papers report on {', '.join(sorted(PAPER_SETS))}")
@@ -51,6 +50,8 @@ def _paper_set(dataset: str, folder: Path, declared: str | None) -> str | None:
 
 
 def _fid_reference(fid_ref: Path | None, fid_stats: Path | None, inception_of) -> fid.FIDReference | None:
+    from facefix.eval import fid
+
     if fid_ref and fid_stats:
         raise FacefixError("--fid-ref and --fid-stats: give one FID reference, not both")
     if fid_stats:
@@ -66,9 +67,13 @@ def _result_path(results: Path, sample: Sample) -> Path:
 
 def _inpaint_set(folder: Path, backend: str, weights: str | None, *, gt: Path | None, masks: str, limit: int | None,
                  steps: int | None, seed: int, device, dtype, batch_size: int, check_before_work) -> list[Sample]:
+    from facefix.backends import RestoreOptions, inpainter_class
+    from facefix.eval import inpaint
+    from facefix.eval.runner import load_samples
+
     inpaint.check_mask_spec(masks, gt is not None)
-    inpainter = inpainter_class(backend).load(weights, device=device, dtype=dtype,
-                                              options=RestoreOptions(seed=seed, steps=steps))
+    inpainter = load_model(inpainter_class(backend), weights, device=device, dtype=dtype,
+                           options=RestoreOptions(seed=seed, steps=steps))
     samples = load_samples(folder, size=inpainter.face_size, gt=gt, synthesize=False, limit=limit)
     if gt is None:
         inpaint.clean_faces_as_samples(samples)
@@ -82,7 +87,11 @@ def _inpaint_set(folder: Path, backend: str, weights: str | None, *, gt: Path | 
 def _restore_set(folder: Path, backend: str, weights: str | None, *, gt: Path | None, synthesize: bool,
                  limit: int | None, unaligned: bool | None, detector: str, detector_weights: Path | None,
                  device, dtype, batch_size: int, check_before_work) -> list[Sample]:
-    restorer = backend_class(backend).load(weights, device=device, dtype=dtype, options=RestoreOptions())
+    from facefix.backends import RestoreOptions, backend_class
+    from facefix.eval import photos
+    from facefix.eval.runner import image_files, load_samples, restore_samples
+
+    restorer = load_model(backend_class(backend), weights, device=device, dtype=dtype, options=RestoreOptions())
     if unaligned is None:
         unaligned = photos.looks_unaligned(image_files(folder, limit))
         if unaligned:
@@ -146,6 +155,15 @@ def evaluate(
     batch_size: BatchSizeOpt = 4,
 ) -> None:
     """Run a backend over an evaluation set and score it (mean over images), beside the papers' numbers."""
+    import cv2
+
+    from facefix.device import resolve_device, resolve_dtype
+    from facefix.eval import inpaint, report, sheet
+    from facefix.eval.datasets import resolve_dataset
+    from facefix.eval.paper import paper_numbers
+    from facefix.eval.runner import check_metric_names, check_metrics, score
+    from facefix.quality import metrics as metric_functions
+
     names = [n.strip() for n in (metrics or DEFAULT_METRICS[task]).split(",") if n.strip()]
     check_metric_names(names)
     outputs = list(output or [])

@@ -3,27 +3,27 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import typer
 
-from facefix.backends import inpainter_class
-from facefix.backends.base import RestoreOptions
 from facefix.commands.options import (Detector, DetectorOpt, DetectorWeightsOpt, Device, DeviceOpt, InpaintBackend,
                                       InpaintBackendOpt, OutputDirOpt, Precision, PrecisionOpt, SeedOpt, WeightsOpt)
+from facefix.commands.hints import load_model
 from facefix.console import console, error, progress, warn
-from facefix.device import resolve_device, resolve_dtype
 from facefix.errors import FacefixError, InputError
-from facefix.face.detect import load_detector
-from facefix.face.masks import center_mask, find_mask_file, random_mask, read_mask, white_mask
-from facefix.inpainting import inpaint_aligned, inpaint_photo
-from facefix.media import expand_inputs, is_video, read_image, write_image
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _GENERATED = ("white", "center", "random")
 
 
 def _mask_for(spec: str, path: Path, bgr: np.ndarray, index: int, seed: int | None) -> np.ndarray:
+    import numpy as np
+
+    from facefix.face.masks import center_mask, find_mask_file, random_mask, read_mask, white_mask
+
     height, width = bgr.shape[:2]
     if spec == "white":
         return white_mask(bgr)
@@ -63,6 +63,13 @@ def inpaint(
     precision: PrecisionOpt = Precision.fp32,
 ) -> None:
     """Fill the masked regions of the faces in INPUTS; pixels outside the mask are kept exactly."""
+    # torch, cv2 and the backends load here, not with `facefix --help`
+    from facefix.backends import RestoreOptions, inpainter_class
+    from facefix.device import resolve_device, resolve_dtype
+    from facefix.face.detect import load_detector
+    from facefix.inpainting import inpaint_aligned, inpaint_photo
+    from facefix.media import expand_inputs, is_video, read_image, write_image
+
     items, problems = expand_inputs(inputs, recursive=recursive)
     items = [item for item in items if not is_video(item.path)]
     for problem in problems:
@@ -74,8 +81,8 @@ def inpaint(
 
     torch_device = resolve_device(device.value)
     dtype = resolve_dtype(precision.value)
-    inpainter = inpainter_class(backend.value).load(weights, device=torch_device, dtype=dtype,
-                                             options=RestoreOptions(seed=seed, steps=steps))
+    inpainter = load_model(inpainter_class(backend.value), weights, device=torch_device, dtype=dtype,
+                           options=RestoreOptions(seed=seed, steps=steps))
     detector = None if aligned else load_detector(detector.value, detector_weights, torch_device)
     try:
         output.mkdir(parents=True, exist_ok=True)

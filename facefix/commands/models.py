@@ -8,7 +8,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from facefix import hub
 from facefix.console import console
 from facefix.registry import get_checkpoint, list_checkpoints
 
@@ -26,6 +25,8 @@ def list_(
     group: Annotated[str | None, typer.Option("--backend", "-b", help="Only this backend or group.")] = None,
 ) -> None:
     """Show every registered checkpoint: id, backend, size, licence, whether it is cached."""
+    from facefix import hub  # loads requests: only for the models commands
+
     table = Table("id", "backend", "size", "licence", "cached", "default", title=f"checkpoints in {hub.cache_dir()}")
     for checkpoint in list_checkpoints(group):
         cached = hub.checkpoint_path(checkpoint).exists()
@@ -37,6 +38,8 @@ def list_(
 @app.command()
 def download(ids: IdsArg) -> None:
     """Download checkpoints into the cache (FACEFIX_MIRROR is tried first)."""
+    from facefix import hub  # loads requests: only for the models commands
+
     for checkpoint_id in ids:
         path = hub.fetch(get_checkpoint(checkpoint_id))
         console.print(f"[green]ok[/] {checkpoint_id}: {path}")
@@ -45,6 +48,8 @@ def download(ids: IdsArg) -> None:
 @app.command()
 def verify() -> None:
     """Re-hash every cached checkpoint; exit 1 if any is corrupt."""
+    from facefix import hub  # loads requests: only for the models commands
+
     bad = 0
     for checkpoint in list_checkpoints():
         status = hub.verify(checkpoint)
@@ -63,6 +68,8 @@ def verify() -> None:
 @app.command()
 def path(checkpoint_id: Annotated[str, typer.Argument(help="Checkpoint id.")]) -> None:
     """Print where a checkpoint is (or would be) cached."""
+    from facefix import hub  # loads requests: only for the models commands
+
     typer.echo(hub.checkpoint_path(get_checkpoint(checkpoint_id)))
 
 
@@ -72,6 +79,8 @@ def remove(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete cached checkpoints."""
+    from facefix import hub  # loads requests: only for the models commands
+
     checkpoints = [get_checkpoint(checkpoint_id) for checkpoint_id in ids]
     cached = [c for c in checkpoints if hub.checkpoint_path(c).exists()]
     if not cached:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from facefix.backends import BACKENDS, INPAINTERS
-from facefix.face.detect import DETECTORS
+from facefix.face import DETECTORS
 
 
 class Device(str, Enum):

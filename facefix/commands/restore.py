@@ -8,20 +8,12 @@ from typing import Annotated
 
 import typer
 
-from facefix.backends import RestoreOptions, backend_class
 from facefix.commands.options import (AutoBatchSizeOpt, Backend, BackendOpt, Detector, DetectorOpt, DetectorWeightsOpt,
                                       Device, DeviceOpt, OutputDirOpt, Precision,
                                       PrecisionOpt, SeedOpt, WeightsOpt)
+from facefix.commands.hints import load_model
 from facefix.console import console, error, progress, warn
-from facefix.device import resolve_device, resolve_dtype
 from facefix.errors import FacefixError
-from facefix.face.detect import load_detector
-from facefix.face.parse import load_parser
-from facefix.media import expand_inputs
-from facefix.memory import auto_batch_limit
-from facefix.pipeline import FaceRestorePipeline
-from facefix.runner import OutputOptions, restore_files, write_report
-from facefix.video import restore_video
 
 class Ext(str, Enum):
     auto = "auto"
@@ -61,6 +53,17 @@ def restore(
     batch_size: AutoBatchSizeOpt = "auto",
 ) -> None:
     """Restore every face in INPUTS and paste it back seamlessly."""
+    # torch, cv2 and the backends load here, not with `facefix --help`
+    from facefix.backends import RestoreOptions, backend_class
+    from facefix.device import resolve_device, resolve_dtype
+    from facefix.face.detect import load_detector
+    from facefix.face.parse import load_parser
+    from facefix.media import expand_inputs
+    from facefix.memory import auto_batch_limit
+    from facefix.pipeline import FaceRestorePipeline
+    from facefix.runner import OutputOptions, restore_files, write_report
+    from facefix.video import restore_video
+
     # 1. Inputs.
     items, problems = expand_inputs(inputs, recursive=recursive)
     for problem in problems:
@@ -77,7 +80,7 @@ def restore(
     for name in unsupported:
         warn(f"--{name.replace('_', '-')} has no effect on the {backend.value} backend")
     torch_device = resolve_device(device.value)
-    restorer = cls.load(weights, device=torch_device, dtype=resolve_dtype(precision.value), options=options)
+    restorer = load_model(cls, weights, device=torch_device, dtype=resolve_dtype(precision.value), options=options)
     face_detector = None if aligned else load_detector(detector.value, detector_weights, torch_device)
     parser = load_parser(torch_device) if parse and not aligned else None
     pipeline = FaceRestorePipeline(restorer, face_detector, upscale=upscale, only_center_face=only_center_face,

@@ -8,21 +8,19 @@ from __future__ import annotations
 import dataclasses
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import torch
 import typer
 
 from facefix.console import console, warn
 from facefix.errors import FacefixError
-from facefix.train import distributed
-from facefix.train.alignment import align_photos, aligned_cache_dir
-from facefix.train.config import TrainConfig, apply_overrides, load_toml, parse_set
-from facefix.train.data import DegradedFaces, list_faces
-from facefix.train.distributed import DistributedContext
-from facefix.train.export import export_run
-from facefix.train.loop import Trainer
 from facefix.train.recipes import RECIPES, recipe_class
+
+if TYPE_CHECKING:  # torch and the training modules load when training starts, not with --help
+    import torch
+
+    from facefix.train.config import TrainConfig
+    from facefix.train.distributed import DistributedContext
 
 app = typer.Typer(help="Train a backend (and export inference weights).", invoke_without_command=True)
 Method = Enum("Method", {name: name for name in RECIPES}, type=str)
@@ -59,6 +57,13 @@ def train(
     """Train METHOD on the faces in DATA, writing checkpoints to OUT."""
     if ctx.invoked_subcommand is not None:
         return
+    import torch
+
+    from facefix.train import distributed
+    from facefix.train.config import apply_overrides, load_toml, parse_set
+    from facefix.train.data import DegradedFaces
+    from facefix.train.loop import Trainer
+
     if method is None or data is None or out is None:
         raise FacefixError("facefix train needs --method, --data and --out (see facefix train --help)")
     cls = recipe_class(method.value)
@@ -91,6 +96,10 @@ def train(
 
 def _training_faces(config: TrainConfig, context: DistributedContext, device: torch.device) -> list[Path]:
     """The faces of ``config.data``; with ``align``, their aligned crops (each process aligns a share)."""
+    from facefix.train import distributed
+    from facefix.train.alignment import align_photos, aligned_cache_dir
+    from facefix.train.data import list_faces
+
     files = list_faces(config.data)
     if not config.align:
         return files
@@ -121,5 +130,7 @@ def export(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing file.")] = False,
 ) -> None:
     """Write a checkpoint's EMA generator as its method's inference file for `facefix restore --weights`."""
+    from facefix.train.export import export_run
+
     folder = export_run(run, output, overwrite=overwrite)
     console.print(f"exported {folder} -> {output}")

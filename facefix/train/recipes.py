@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
 from facefix.errors import FacefixError
-from facefix.train.recipe import TrainRecipe
+
+if TYPE_CHECKING:
+    from facefix.train.recipe import TrainRecipe
 
 RECIPES: dict[str, str] = {
     "fusion": "facefix.backends.fusion.training:FusionRecipe",
