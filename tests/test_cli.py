@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from facefix import __version__
 from facefix.cli import app
+from facefix.errors import FacefixError
 
 runner = CliRunner()
 
@@ -47,6 +48,7 @@ _HELP_IMPORTS_NOTHING_HEAVY = """
 import sys
 from typer.testing import CliRunner
 from facefix.cli import app
+from facefix.errors import FacefixError
 
 runner = CliRunner()
 for args in (["--help"], ["--version"], ["models", "list", "--help"], ["restore", "--help"], ["inpaint", "--help"],
@@ -73,3 +75,30 @@ def test_models_list_imports_no_torch():
             "print('torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "False", result.stderr[-2000:]
+
+
+def _warn_then_fail(checkpoint_id):
+    import warnings
+
+    warnings.warn("a library's deprecation note", UserWarning, stacklevel=1)
+    raise FacefixError("pip install 'facefix[offline]' to use it")
+
+
+def test_library_warnings_show_only_with_debug_given_anywhere(monkeypatch):
+    monkeypatch.setattr("facefix.commands.models.get_checkpoint", _warn_then_fail)
+    plain = runner.invoke(app, ["models", "path", "x"])
+    assert plain.exit_code == 1 and "deprecation note" not in plain.output
+    assert "error: pip install 'facefix[offline]' to use it" in plain.output  # not eaten as rich markup
+    debug = runner.invoke(app, ["models", "path", "x", "--debug"])  # after the subcommand and its argument
+    assert debug.exit_code == 1 and "UserWarning: a library's deprecation note" in debug.output
+    assert "Traceback" in debug.output
+
+
+def test_quiet_anywhere_keeps_errors_and_drops_status(monkeypatch, tmp_path):
+    monkeypatch.delenv("FACEFIX_DEBUG", raising=False)
+    quiet = runner.invoke(app, ["models", "remove", "fusion.gfpgan-v1.4", "--yes", "--quiet"])
+    assert quiet.exit_code == 0 and quiet.output.strip() == ""
+    loud = runner.invoke(app, ["models", "remove", "fusion.gfpgan-v1.4", "--yes"])
+    assert "nothing to remove" in loud.output
+    error = runner.invoke(app, ["-q", "models", "path", "no.such"])
+    assert error.exit_code == 1 and "error: " in error.output
