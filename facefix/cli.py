@@ -15,6 +15,7 @@ from typing import Annotated
 
 import click
 import typer
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from facefix import __version__
@@ -30,13 +31,19 @@ if hasattr(typer, "exceptions") and hasattr(typer.exceptions, "TyperException"):
 
 #: options of the whole program, accepted anywhere on the line (`facefix restore x.jpg --debug`)
 _GLOBAL_FLAGS = ("--debug", "--quiet", "-q")
+#: --debug of the running command (not kept in the environment: it would outlive the command in tests)
+_debug = {"on": False}
+
+
+def _debugging() -> bool:
+    return _debug["on"] or bool(os.environ.get("FACEFIX_DEBUG"))
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """Library warnings (deprecations, user warnings of torch and friends) print only under --debug."""
-    if os.environ.get("FACEFIX_DEBUG"):
-        console.print(f"[dim]debug: {category.__name__}: {message} ({filename}:{lineno})[/]", soft_wrap=True,
-                      markup=False)
+    if _debugging():
+        console.print(f"[dim]debug: {escape(f'{category.__name__}: {message} ({filename}:{lineno})')}[/]",
+                      soft_wrap=True)
 
 
 class _OneLineErrors(TyperGroup):
@@ -62,7 +69,7 @@ class _OneLineErrors(TyperGroup):
             error("interrupted")
             ctx.exit(130)
         except Exception as exc:  # noqa: BLE001 - the one place where everything becomes a message
-            if os.environ.get("FACEFIX_DEBUG"):
+            if _debugging():
                 console.print_exception()
             error(with_hint(exc))
             ctx.exit(1)
@@ -93,20 +100,20 @@ def _root(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors and results only: no progress, "
                                         "status or warnings (anywhere on the line).")] = False,
 ) -> None:
-    if debug:
-        os.environ["FACEFIX_DEBUG"] = "1"
-    set_quiet(quiet and not debug)
+    _debug["on"] = debug
+    set_quiet(quiet and not _debugging())
 
 
 def _attach() -> None:
     from facefix.commands import bench, evaluate, inpaint, models, restore, train
+    from facefix.commands.options import Command
 
-    app.command("restore")(restore.restore)
-    app.command("inpaint")(inpaint.inpaint)
+    app.command("restore", cls=Command)(restore.restore)
+    app.command("inpaint", cls=Command)(inpaint.inpaint)
     app.add_typer(train.app, name="train")
-    app.command("eval")(evaluate.evaluate)
+    app.command("eval", cls=Command)(evaluate.evaluate)
     app.add_typer(models.app, name="models")
-    app.command("bench")(bench.bench)
+    app.command("bench", cls=Command)(bench.bench)
 
 
 _attach()

@@ -17,19 +17,21 @@ from facefix.commands.options import (
     DeviceOpt,
     Precision,
     WeightsOpt,
+    renamed,
 )
 from facefix.commands.hints import load_model
 from facefix.console import console, error
 from facefix.errors import FacefixError
 
 
-def _parse_batch_sizes(text: str) -> list[int]:
+def _parse_batch_sizes(text: str, auto_size: int) -> list[int]:
+    parts = [part.strip() for part in text.split(",") if part.strip()]
     try:
-        sizes = [int(part) for part in text.split(",") if part.strip()]
+        sizes = [auto_size if part == "auto" else int(part) for part in parts]
     except ValueError:
-        raise FacefixError(f"--batch-sizes {text!r}: expected comma-separated integers such as 1,8,32") from None
+        raise FacefixError(f"--batch-size {text!r}: expected auto or comma-separated integers such as 1,8,32") from None
     if not sizes or min(sizes) < 1:
-        raise FacefixError(f"--batch-sizes {text!r}: batch sizes must be positive")
+        raise FacefixError(f"--batch-size {text!r}: batch sizes must be positive")
     return sizes
 
 
@@ -49,7 +51,9 @@ def bench(
     weights: WeightsOpt = None,
     size: Annotated[int | None, typer.Option("--size", min=16, help="Face size of the random-weight network "
                                              "(default: the backend's).")] = None,
-    batch_sizes: Annotated[str, typer.Option("--batch-sizes", help="Comma-separated batch sizes.")] = "1,8,32",
+    batch_sizes: Annotated[str, typer.Option("--batch-size", metavar="auto|N,...", help="Faces per forward pass, "
+                                             "comma-separated to time several; auto: as restore picks it.")] = "1,8,32",
+    batch_sizes_old: Annotated[str | None, typer.Option("--batch-sizes", hidden=True)] = None,
     precisions: Annotated[list[Precision], typer.Option("--precision", help="Repeat for several.")] = [Precision.fp32],  # noqa: B006
     device: DeviceOpt = "auto",
     compile_network: Annotated[bool, typer.Option("--compile", help="torch.compile the network first "
@@ -74,11 +78,13 @@ def bench(
     from facefix.device import resolve_device, resolve_dtype
     from facefix.face.detect import load_detector
     from facefix.media import expand_inputs
+    from facefix.memory import auto_batch_limit
     from facefix.pipeline import FaceRestorePipeline
 
     cls = backend_class(backend.value)
     torch_device = resolve_device(getattr(device, "value", device))
-    sizes = _parse_batch_sizes(batch_sizes)
+    sizes = _parse_batch_sizes(renamed(batch_sizes, batch_sizes_old, "--batch-size", "--batch-sizes"),
+                               auto_batch_limit(torch_device))
     if torch_device.type == "cpu":
         keep_freed_cpu_memory()  # as `facefix restore` runs (its pipeline sets it)
     items = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -9,12 +10,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from facefix.commands.options import (BatchSizeOpt, Detector, DetectorOpt, DetectorWeightsOpt, Device, DeviceOpt,
-                                      Precision, PrecisionOpt, WeightsOpt)
+from facefix.commands.options import (AutoBatchSizeOpt, Detector, DetectorOpt, DetectorWeightsOpt, Device, DeviceOpt,
+                                      Precision, PrecisionOpt, WeightsOpt, renamed)
 from facefix.commands.hints import load_model
-from facefix.console import info
+from facefix.console import info, warn
 from facefix.errors import FacefixError
-from facefix.quality.metric_table import METRICS
+from facefix.quality.metric_table import METRICS, NIQE_BLOCK
 
 if TYPE_CHECKING:  # the evaluation modules (torch, cv2, the backends) load when eval runs, not with --help
     from facefix.eval import fid
@@ -29,6 +30,25 @@ class Task(str, Enum):
 DEFAULT_BACKEND = {Task.restore: "fusion", Task.inpaint: "ddpm"}
 DEFAULT_METRICS = {Task.restore: "psnr,ssim,niqe", Task.inpaint: "psnr,ssim"}
 INPAINTING, WHOLE_PHOTOS, FID, OUTPUTS = "Inpainting", "Whole photos", "FID", "Outputs"
+
+
+#: why a metric can leave an image unscored (NaN)
+_UNSCORED_BECAUSE = {"niqe": f"NIQE needs images of at least 2 x {NIQE_BLOCK} px",
+                     "ids": "the identity angle needs a face found in the photo"}
+
+
+def _unscored(per_image: dict[str, dict[str, float]], names: list[str]) -> tuple[list[str], list[str]]:
+    """(metrics no image was scored on, metrics some images were not scored on), each as a sentence."""
+    empty, partial = [], []
+    for name in names:
+        values = [scores[name] for scores in per_image.values() if name in scores]
+        if not values or name not in _UNSCORED_BECAUSE:
+            continue
+        scored = sum(not math.isnan(value) for value in values)
+        if scored < len(values):
+            (empty if scored == 0 else partial).append(
+                f"{_UNSCORED_BECAUSE[name]}: {scored} of {len(values)} scored")
+    return empty, partial
 
 
 def _option(flag: str, panel: str, help_text: str, **kwargs):
@@ -126,8 +146,9 @@ def evaluate(
     metrics: Annotated[str | None, typer.Option("--metrics", help=f"Comma-separated: {', '.join(METRICS)} "
                                                 "(default psnr,ssim,niqe; psnr,ssim to inpaint).")] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Use only the first N images.")] = None,
-    masks: Annotated[str, _option("--masks", INPAINTING, "Holes: center (25 %), random (20-30 %, seeded), white "
-                                  "(pure-white pixels of masked inputs, with --gt) or a folder of masks.")] = "center",
+    mask: Annotated[str, _option("--mask", INPAINTING, "Holes: center (25 %), random (20-30 %, seeded), white "
+                                 "(pure-white pixels of masked inputs, with --gt) or a folder of masks.")] = "center",
+    masks_old: Annotated[str | None, typer.Option("--masks", hidden=True)] = None,
     steps: Annotated[int | None, _option("--steps", INPAINTING, "Sampling steps.", min=1)] = None,
     seed: Annotated[int, _option("--seed", INPAINTING, "Seed of the sampler.")] = 0,
     unaligned: Annotated[bool | None, _option("--unaligned/--aligned", WHOLE_PHOTOS, "Whole photos (detect, align, "
@@ -141,10 +162,11 @@ def evaluate(
                                               "or basicsr's .pth).", dir_okay=False)] = None,
     paper_set: Annotated[str | None, _option("--paper-set", OUTPUTS, "The published set DATASET holds, to show "
                                              "the papers' numbers beside ours.")] = None,
-    output: Annotated[list[Path] | None, _option("--output", OUTPUTS, "Write scores: .json and/or .csv "
+    scores: Annotated[list[Path] | None, _option("--scores", OUTPUTS, "Write the scores: .json and/or .csv "
                                                  "(repeatable).", metavar="FILE")] = None,
-    results: Annotated[Path | None, _option("--results", OUTPUTS, "Also save the outputs here.",
-                                            file_okay=False)] = None,
+    output: Annotated[Path | None, _option("--output", OUTPUTS, "Also save the restored images in this folder.",
+                                           metavar="DIR")] = None,
+    results_old: Annotated[Path | None, typer.Option("--results", hidden=True)] = None,
     sheet_path: Annotated[Path | None, _option("--sheet", OUTPUTS, "Write a contact sheet of the worst and best "
                                                "images (input | output | ground truth).", dir_okay=False)] = None,
     sheet_metric: Annotated[str | None, _option("--sheet-metric", OUTPUTS, "Rank the sheet by this metric "
@@ -152,7 +174,7 @@ def evaluate(
     sheet_count: Annotated[int, _option("--sheet-count", OUTPUTS, "Worst and best images shown.", min=1)] = 4,
     device: DeviceOpt = Device.auto,
     precision: PrecisionOpt = Precision.fp32,
-    batch_size: BatchSizeOpt = 4,
+    batch_size: AutoBatchSizeOpt = "auto",
 ) -> None:
     """Run a backend over an evaluation set and score it (mean over images), beside the papers' numbers."""
     import cv2
@@ -164,9 +186,14 @@ def evaluate(
     from facefix.eval.runner import check_metric_names, check_metrics, score
     from facefix.quality import metrics as metric_functions
 
+    mask = renamed(mask, masks_old, "--mask", "--masks")
+    results = renamed(output, results_old, "--output", "--results")
+    outputs = list(scores or [])
+    if results is not None and results.suffix.lower() in (".json", ".csv"):  # --output FILE, the old meaning
+        info(f"--output {results}: a score file is now written with --scores (the folder of images is --output)")
+        outputs, results = outputs + [results], None
     names = [n.strip() for n in (metrics or DEFAULT_METRICS[task]).split(",") if n.strip()]
     check_metric_names(names)
-    outputs = list(output or [])
     report.check_score_outputs(outputs)
     if sheet_path is not None:
         sheet.check_sheet_options(sheet_path, sheet_metric, names)
@@ -192,12 +219,12 @@ def evaluate(
         check_metrics(names, samples, fid_reference)
         if results is not None:
             for sample in samples:
-                report.check_new_file(_result_path(results, sample), "--results")
+                report.check_new_file(_result_path(results, sample), "--output")
 
     common = {"gt": gt, "limit": limit, "device": torch_device, "dtype": dtype, "batch_size": batch_size,
               "check_before_work": check_before_work}
     if task is Task.inpaint:
-        samples = _inpaint_set(folder, backend, weights, masks=masks, steps=steps, seed=seed, **common)
+        samples = _inpaint_set(folder, backend, weights, masks=mask, steps=steps, seed=seed, **common)
     else:
         samples = _restore_set(folder, backend, weights, synthesize=synthesize, unaligned=unaligned,
                                detector=detector.value, detector_weights=detector_weights, **common)
@@ -207,14 +234,19 @@ def evaluate(
     result = score(samples, names, device=torch_device, fid_reference=fid_reference,
                    inception=inception_of() if "fid" in names else None)
 
-    setting = masks if task is Task.inpaint and masks in inpaint.GENERATED_MASKS else None
+    setting = mask if task is Task.inpaint and mask in inpaint.GENERATED_MASKS else None
     paper = paper_numbers(backend, published_set, setting)
     described = f"{len(samples)} images" + (f", {setting} masks" if setting else "")
     title = f"{backend} on {published_set or Path(dataset).name or dataset} ({described})"
     Console().print(report.results_table(result, title, paper))
     header = {"backend": backend, "dataset": dataset, "task": task.value, "images": len(samples),
-              **({"masks": masks} if task is Task.inpaint else {})}
+              **({"masks": mask} if task is Task.inpaint else {})}
     report.write_scores(outputs, result, paper, header)
     if sheet_path is not None:
         image = sheet.contact_sheet(samples, result, sheet_metric or sheet.default_metric(names), sheet_count)
         report.write_new_file(sheet_path, cv2.imencode(sheet_path.suffix, image)[1].tobytes())
+    empty, partial = _unscored(result.per_image, names)
+    for sentence in partial + (empty if metrics is None and result.means() else []):
+        warn(sentence)  # the default set scored something: a default metric that could not is only noted
+    if empty and (metrics is not None or not result.means()):
+        raise FacefixError("; ".join(empty))

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from facefix.commands.options import (Detector, DetectorOpt, DetectorWeightsOpt, Device, DeviceOpt, InpaintBackend,
-                                      InpaintBackendOpt, OutputDirOpt, Precision, PrecisionOpt, SeedOpt, WeightsOpt)
+from facefix.commands.options import (AutoBatchSizeOpt, Detector, DetectorOpt, DetectorWeightsOpt, Device, DeviceOpt,
+                                      InpaintBackend, InpaintBackendOpt, OutputDirOpt, Precision, PrecisionOpt, SeedOpt,
+                                      WeightsOpt)
 from facefix.commands.hints import load_model
 from facefix.console import console, error, progress, warn
 from facefix.errors import FacefixError, InputError
@@ -44,7 +45,8 @@ def _mask_for(spec: str, path: Path, bgr: np.ndarray, index: int, seed: int | No
 
 
 def inpaint(
-    inputs: Annotated[list[str], typer.Argument(help="Images, folders or globs.", show_default=False)],
+    inputs: Annotated[list[str], typer.Argument(help="Images, folders or globs.", metavar="INPUTS",
+                                                show_default=False)],
     mask: Annotated[str, typer.Option("--mask", "-m", help="A mask image (non-zero = fill), a folder of masks "
                                       "named like the images, or: white (pure-white pixels are the hole), "
                                       "center, random (20-30 % of the image).")],
@@ -61,10 +63,12 @@ def inpaint(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
     device: DeviceOpt = Device.auto,
     precision: PrecisionOpt = Precision.fp32,
+    batch_size: AutoBatchSizeOpt = "auto",
 ) -> None:
     """Fill the masked regions of the faces in INPUTS; pixels outside the mask are kept exactly."""
     # torch, cv2 and the backends load here, not with `facefix --help`
     from facefix.backends import RestoreOptions, inpainter_class
+    from facefix.batching import Batches
     from facefix.device import resolve_device, resolve_dtype
     from facefix.face.detect import load_detector
     from facefix.inpainting import inpaint_aligned, inpaint_photo
@@ -84,6 +88,7 @@ def inpaint(
     inpainter = load_model(inpainter_class(backend.value), weights, device=torch_device, dtype=dtype,
                            options=RestoreOptions(seed=seed, steps=steps))
     detector = None if aligned else load_detector(detector.value, detector_weights, torch_device)
+    batches = Batches(torch_device, batch_size, name=inpainter.name)  # one instance: the size it settles on is kept
     try:
         output.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -103,8 +108,8 @@ def inpaint(
                     continue
                 picture = read_image(item.path)
                 hole = _mask_for(mask, item.path, picture.bgr, index, seed)
-                result = (inpaint_aligned(inpainter, picture, hole) if aligned
-                          else inpaint_photo(inpainter, detector, picture, hole))
+                result = (inpaint_aligned(inpainter, picture, hole, batches) if aligned
+                          else inpaint_photo(inpainter, detector, picture, hole, batches))
                 if result.unfilled:
                     warn(f"{item.path}: {result.unfilled} masked pixels lie outside every detected face and were "
                           "left as they are")

@@ -8,19 +8,21 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from facefix.commands.options import Command
 from facefix.console import console
 from facefix.registry import get_checkpoint, list_checkpoints
 
 app = typer.Typer(help="List, download, verify and remove model weights.", no_args_is_help=True)
 
-IdsArg = Annotated[list[str], typer.Argument(help="Checkpoint ids, as shown by `facefix models list`.")]
+IdsArg = Annotated[list[str], typer.Argument(help="Checkpoint ids, as shown by `facefix models list`.",
+                                             metavar="IDS")]
 
 
 def _size(num_bytes: int | None) -> str:
     return "?" if num_bytes is None else f"{num_bytes / 2**20:,.1f} MiB"
 
 
-@app.command("list")
+@app.command("list", cls=Command)
 def list_(
     group: Annotated[str | None, typer.Option("--backend", "-b", help="Only this backend or group.")] = None,
 ) -> None:
@@ -35,7 +37,7 @@ def list_(
     Console(width=max(Console().width, 120)).print(table)
 
 
-@app.command()
+@app.command(cls=Command)
 def download(ids: IdsArg) -> None:
     """Download checkpoints into the cache (FACEFIX_MIRROR is tried first)."""
     from facefix import hub  # loads requests: only for the models commands
@@ -45,7 +47,7 @@ def download(ids: IdsArg) -> None:
         console.print(f"[green]ok[/] {checkpoint_id}: {path}")
 
 
-@app.command()
+@app.command(cls=Command)
 def verify() -> None:
     """Re-hash every cached checkpoint; exit 1 if any is corrupt."""
     from facefix import hub  # loads requests: only for the models commands
@@ -65,7 +67,7 @@ def verify() -> None:
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(cls=Command)
 def path(checkpoint_id: Annotated[str, typer.Argument(help="Checkpoint id.")]) -> None:
     """Print where a checkpoint is (or would be) cached."""
     from facefix import hub  # loads requests: only for the models commands
@@ -73,7 +75,7 @@ def path(checkpoint_id: Annotated[str, typer.Argument(help="Checkpoint id.")]) -
     typer.echo(hub.checkpoint_path(get_checkpoint(checkpoint_id)))
 
 
-@app.command()
+@app.command(cls=Command)
 def remove(
     ids: IdsArg,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from facefix.commands.options import (AutoBatchSizeOpt, Backend, BackendOpt, Detector, DetectorOpt, DetectorWeightsOpt,
-                                      Device, DeviceOpt, OutputDirOpt, Precision,
+                                      Device, DeviceOpt, InputsArg, OutputDirOpt, Precision,
                                       PrecisionOpt, SeedOpt, WeightsOpt)
 from facefix.commands.hints import load_model
 from facefix.console import console, error, progress, warn
@@ -22,7 +22,7 @@ class Ext(str, Enum):
 
 
 def restore(
-    inputs: Annotated[list[str], typer.Argument(help="Images, folders, globs or videos.", show_default=False)],
+    inputs: InputsArg,
     output: OutputDirOpt = Path("restored"),
     backend: BackendOpt = Backend("fusion"),
     weights: WeightsOpt = None,

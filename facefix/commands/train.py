@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from facefix.commands.options import Command, Device, DeviceOpt, Precision, renamed
 from facefix.console import console, warn
 from facefix.errors import FacefixError
 from facefix.train.recipes import RECIPES, recipe_class
@@ -26,6 +27,10 @@ app = typer.Typer(help="Train a backend (and export inference weights).", invoke
 Method = Enum("Method", {name: name for name in RECIPES}, type=str)
 
 
+#: --precision -> the config's mixed_precision (fp32 steps are not mixed)
+_MIXED_PRECISION = {"fp32": "no", "fp16": "fp16", "bf16": "bf16"}
+
+
 class Preset(str, Enum):
     paper = "paper"
     tiny = "tiny"
@@ -34,13 +39,16 @@ class Preset(str, Enum):
 @app.callback(invoke_without_command=True)
 def train(
     ctx: typer.Context,
-    method: Annotated[Method | None, typer.Option("--method", "-m", help="Which backend to train.")] = None,
+    method: Annotated[Method | None, typer.Option("--method", help="Which backend to train.")] = None,
+    method_old: Annotated[Method | None, typer.Option("-m", hidden=True)] = None,
     data: Annotated[Path | None, typer.Option("--data", help="Folder (recursive) or list file of HQ faces.")] = None,
     val_data: Annotated[Path | None, typer.Option("--val-data", help="Held-out aligned faces to validate on.")]
     = None,
     align: Annotated[bool, typer.Option("--align", help="Detect and align the faces of --data first (cached).")]
     = False,
-    out: Annotated[Path | None, typer.Option("--out", help="Run folder: checkpoints, logs, config.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", file_okay=False,
+                                                help="Run folder: checkpoints, logs, config.")] = None,
+    out_old: Annotated[Path | None, typer.Option("--out", hidden=True)] = None,
     preset: Annotated[Preset, typer.Option("--preset", help="paper: the paper's network; tiny: CPU smoke runs.")]
     = Preset.paper,
     size: Annotated[int | None, typer.Option("--size", help="Face size (default: the preset's).")] = None,
@@ -52,11 +60,16 @@ def train(
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the newest checkpoint in --out.")] = False,
     config_file: Annotated[Path | None, typer.Option("--config", help="TOML file of config overrides.")] = None,
     set_: Annotated[list[str], typer.Option("--set", help="Override one config key: KEY=VALUE.")] = [],  # noqa: B006
-    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps.")] = "auto",
+    device: DeviceOpt = Device.auto,
+    precision: Annotated[Precision | None, typer.Option(
+        "--precision", rich_help_panel="Hardware",
+        help="Mixed precision of the training steps (default: the config's mixed_precision, fp32).")] = None,
 ) -> None:
-    """Train METHOD on the faces in DATA, writing checkpoints to OUT."""
+    """Train METHOD on the faces in DATA, writing checkpoints to the --output folder."""
     if ctx.invoked_subcommand is not None:
         return
+    method = renamed(method, method_old, "--method", "-m")
+    out = renamed(output, out_old, "--output", "--out")
     import torch
 
     from facefix.train import distributed
@@ -65,7 +78,7 @@ def train(
     from facefix.train.loop import Trainer
 
     if method is None or data is None or out is None:
-        raise FacefixError("facefix train needs --method, --data and --out (see facefix train --help)")
+        raise FacefixError("facefix train needs --method, --data and --output (see facefix train --help)")
     cls = recipe_class(method.value)
     config = cls.config_class(data=str(data), out=str(out), preset=preset.value)
     if preset is Preset.tiny:
@@ -76,11 +89,12 @@ def train(
     if config_file:
         config = apply_overrides(config, load_toml(config_file), str(config_file))
     flags = {"size": size, "max_steps": max_steps, "max_minutes": max_minutes, "batch_size": batch_size, "init": init,
-             "val_data": str(val_data) if val_data else None, "align": align or None}
+             "val_data": str(val_data) if val_data else None, "align": align or None,
+             "mixed_precision": _MIXED_PRECISION.get(precision.value) if precision else None}
     config = apply_overrides(config, {k: v for k, v in flags.items() if v is not None}, "command line")
     config = apply_overrides(config, parse_set(set_), "--set")
 
-    context, torch_device = distributed.start(device)
+    context, torch_device = distributed.start(device.value)
     try:
         files = _training_faces(config, context, torch_device)
         # the same initial weights in every process (rank 0's are broadcast too, to be sure)
@@ -122,15 +136,16 @@ def _training_faces(config: TrainConfig, context: DistributedContext, device: to
     return crops
 
 
-@app.command()
+@app.command(cls=Command)
 def export(
     run: Annotated[Path, typer.Argument(help="A run folder or one checkpoint folder in it.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="The .safetensors file to write.")]
-    = Path("facefix-trained.safetensors"),
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder to write RUN-NAME.safetensors in (a "
+                                         "name ending in .safetensors is the file itself).")] = Path("."),
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing file.")] = False,
 ) -> None:
     """Write a checkpoint's EMA generator as its method's inference file for `facefix restore --weights`."""
     from facefix.train.export import export_run
 
-    folder = export_run(run, output, overwrite=overwrite)
-    console.print(f"exported {folder} -> {output}")
+    target = output if output.suffix == ".safetensors" else output / f"{run.resolve().name}.safetensors"
+    folder = export_run(run, target, overwrite=overwrite)
+    console.print(f"exported {folder} -> {target}")

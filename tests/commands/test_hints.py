@@ -71,3 +71,20 @@ def test_a_checkpoint_of_no_backend_says_only_what_is_wrong(tmp_path):
     with pytest.raises(CheckpointError) as excinfo:
         load_model(backend_class("fusion"), str(path))
     assert str(excinfo.value).startswith(f"{path}: ") and "--backend" not in str(excinfo.value)
+
+
+def test_offline_recipe_copied_cache_or_named_files(tmp_path, mmrb_file, monkeypatch):
+    """README "Offline machines": a copied cache, or --weights and --detector-weights, with FACEFIX_OFFLINE=1."""
+    from conftest import shared_path
+
+    detector_file = shared_path("data", "weights", "detection_mobilenet0.25_Final.pth")
+    photo = shared_path("data", "real", "CodeFormer", "inputs", "whole_imgs", "00.jpg")
+    monkeypatch.setenv("FACEFIX_OFFLINE", "1")
+    common = ["restore", str(photo), "--backend", "mmrb", "--weights", str(mmrb_file), "--device", "cpu"]
+    named = CliRunner().invoke(app, [*common, "--detector-weights", str(detector_file), "-o", str(tmp_path / "a")])
+    assert named.exit_code == 0 and "1 restored" in named.output, named.output
+    cached = hub.checkpoint_path(hub.get_checkpoint("face.retinaface-mobile0.25"))  # as `models path` prints it
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(detector_file.read_bytes())
+    copied = CliRunner().invoke(app, [*common, "--detector", "retinaface_mobile0.25", "-o", str(tmp_path / "b")])
+    assert copied.exit_code == 0 and "1 restored" in copied.output, copied.output
