@@ -26,6 +26,10 @@ def test_subcommand_help_and_usage_errors_are_not_reported_as_failures():
         result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"})
         assert result.exit_code == 0, (command, result.output)
         assert "error:" not in result.output, command
+    for command in (["restore"], ["inpaint"], ["models", "download"], ["train", "export"]):
+        text = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"}).output
+        usage_line = next(line for line in text.splitlines() if "Usage:" in line)
+        assert "{" not in usage_line and ("..." in usage_line or "RUN" in usage_line), usage_line
     usage = runner.invoke(app, ["restore", "--no-such-option"])
     assert usage.exit_code == 2 and "No such option" in usage.output
 

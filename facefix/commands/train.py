@@ -57,7 +57,7 @@ def train(
                                                       "(validating and saving a checkpoint first).")] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", help="Faces per step.")] = None,
     init: Annotated[str | None, typer.Option("--init", help="Start from a registry id or checkpoint file.")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from the newest checkpoint in --out.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the newest checkpoint in --output.")] = False,
     config_file: Annotated[Path | None, typer.Option("--config", help="TOML file of config overrides.")] = None,
     set_: Annotated[list[str], typer.Option("--set", help="Override one config key: KEY=VALUE.")] = [],  # noqa: B006
     device: DeviceOpt = Device.auto,
