@@ -4,13 +4,17 @@ every command that enlarges whole pictures, and the choice they make."""
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import torch
 import typer
 
 from facefix.console import info
-from facefix.upsample import DEFAULT_TILE, BackgroundUpsampler, load_upsampler
+from facefix.limits import DEFAULT_TILE
+
+if TYPE_CHECKING:  # torch and the network load with the upsampler, not with `facefix --help`
+    import torch
+
+    from facefix.upsample import BackgroundUpsampler
 
 _PANEL = "Background"
 
@@ -56,6 +60,8 @@ def load_background(requested: BgUpsampler | None, weights: str | None, tile: in
         if requested is None and upscale > 1:
             info(CPU_NOTE)
         return None
+    from facefix.upsample import load_upsampler
+
     return load_upsampler(weights, upscale=upscale, device=device, dtype=dtype, tile=tile,
                           on_tile_halved=lambda size: info(f"background upsampler: out of memory, "
                                                            f"tiles of {size} px from now on"))

@@ -8,10 +8,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from facefix.allocator import keep_freed_cpu_memory
-from facefix.backends import RestoreOptions, backend_class
-from facefix.bench import (ROW_HEADERS, bench_pipeline, bench_restorer, bench_upsampler, compile_restorer,
-                           results_to_json)
 from facefix.commands.background import DEFAULT_TILE, BgTileOpt, BgUpsampler, BgUpsamplerOpt, BgWeightsOpt
 from facefix.commands.options import (
     Backend,
@@ -22,41 +18,46 @@ from facefix.commands.options import (
     DeviceOpt,
     Precision,
     WeightsOpt,
+    renamed,
 )
+from facefix.commands.hints import load_model
 from facefix.console import console, error
-from facefix.device import resolve_device
 from facefix.errors import FacefixError
-from facefix.face.detect import load_detector
-from facefix.media import expand_inputs
-from facefix.pipeline import FaceRestorePipeline
-from facefix.upsample import BackgroundUpsampler, load_upsampler, random_weight_upsampler
-from facefix.precision import AUTO, BF16_MIN_SPEEDUP, PrecisionChoice, choose_precision
 
 
-def _parse_batch_sizes(text: str) -> list[int]:
+def _parse_batch_sizes(text: str, auto_size: int) -> list[int]:
+    parts = [part.strip() for part in text.split(",") if part.strip()]
     try:
-        sizes = [int(part) for part in text.split(",") if part.strip()]
+        sizes = [auto_size if part == "auto" else int(part) for part in parts]
     except ValueError:
-        raise FacefixError(f"--batch-sizes {text!r}: expected comma-separated integers such as 1,8,32") from None
+        raise FacefixError(f"--batch-size {text!r}: expected auto or comma-separated integers such as 1,8,32") from None
     if not sizes or min(sizes) < 1:
-        raise FacefixError(f"--batch-sizes {text!r}: batch sizes must be positive")
+        raise FacefixError(f"--batch-size {text!r}: batch sizes must be positive")
     return sizes
 
 
 def _build_restorer(cls, weights: str | None, size: int | None, **kwargs):
     if weights is not None:
-        return cls.load(weights, **kwargs)
+        if size is not None:
+            raise FacefixError("--size applies to random weights only; the face size of --weights is fixed")
+        return load_model(cls, weights, **kwargs)
     try:
         return cls.from_config({"out_size": size} if size else None, **kwargs)
     except TypeError:
         raise FacefixError(f"--size: the {cls.name} backend cannot be built at another size") from None
 
 
-def bench_background(weights: str | None, **kwargs) -> BackgroundUpsampler:
+def bench_background(weights: str | None, **kwargs):
     """``--bg-weights``, or (nothing downloaded) random weights of the network ``--upscale`` would use."""
+    from facefix.upsample import load_upsampler, random_weight_upsampler
+
     return load_upsampler(weights, **kwargs) if weights is not None else random_weight_upsampler(**kwargs)
-def _show_choice(chosen: PrecisionChoice) -> None:
+
+
+def _show_choice(chosen) -> None:
     """The probe's decision and timings, when ``auto`` was asked for."""
+    from facefix.precision import AUTO, BF16_MIN_SPEEDUP
+
     if chosen.requested != AUTO:
         return
     console.print(chosen.describe())
@@ -72,7 +73,9 @@ def bench(
     weights: WeightsOpt = None,
     size: Annotated[int | None, typer.Option("--size", min=16, help="Face size of the random-weight network "
                                              "(default: the backend's).")] = None,
-    batch_sizes: Annotated[str, typer.Option("--batch-sizes", help="Comma-separated batch sizes.")] = "1,8,32",
+    batch_sizes: Annotated[str, typer.Option("--batch-size", metavar="auto|N,...", help="Faces per forward pass, "
+                                             "comma-separated to time several; auto: as restore picks it.")] = "1,8,32",
+    batch_sizes_old: Annotated[str | None, typer.Option("--batch-sizes", hidden=True)] = None,
     precisions: Annotated[list[Precision], typer.Option(
         "--precision", help="Repeat for several. auto: measure the CPU probe afresh (or take the GPU's rule), "
         "show its decision and timings, and time what it picks.")] = [Precision.auto],  # noqa: B006
@@ -98,11 +101,22 @@ def bench(
 
     Without --weights the real architecture runs with random weights, so nothing is downloaded.
     """
-    if weights is not None and size is not None:
-        raise FacefixError("--size applies to random weights only; the face size of --weights is fixed")
+    # torch, cv2 and the backends load here, not with `facefix --help`
+    from facefix.allocator import keep_freed_cpu_memory
+    from facefix.backends import RestoreOptions, backend_class
+    from facefix.bench import (ROW_HEADERS, bench_pipeline, bench_restorer, bench_upsampler, compile_restorer,
+                               results_to_json)
+    from facefix.device import resolve_device
+    from facefix.face.detect import load_detector
+    from facefix.media import expand_inputs
+    from facefix.memory import auto_batch_limit
+    from facefix.pipeline import FaceRestorePipeline
+    from facefix.precision import choose_precision
+
     cls = backend_class(backend.value)
     torch_device = resolve_device(getattr(device, "value", device))
-    sizes = _parse_batch_sizes(batch_sizes)
+    sizes = _parse_batch_sizes(renamed(batch_sizes, batch_sizes_old, "--batch-size", "--batch-sizes"),
+                               auto_batch_limit(torch_device))
     if torch_device.type == "cpu":
         keep_freed_cpu_memory()  # as `facefix restore` runs (its pipeline sets it)
     items = []

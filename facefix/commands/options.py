@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.core import TyperCommand
 
 from facefix.backends import inpainter_names, restorer_names
-from facefix.face.detect import DETECTORS
+from facefix.face import DETECTORS
+
+
+class Command(TyperCommand):
+    """A command whose usage line names its arguments as the help does (``INPUTS...``), without Typer's braces."""
+
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        return [re.sub(r"\{([^}]*)\}", lambda m: m.group(1).upper(), piece)
+                for piece in super().collect_usage_pieces(ctx)]
 
 
 class Device(str, Enum):
@@ -57,6 +67,8 @@ AutoBatchSizeOpt = Annotated[str, typer.Option(
     help="Faces per forward pass; auto: as many as the free GPU memory holds (at most 32), one on the CPU.")]
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="Seed for stochastic parts (repeatable output).")]
 OutputDirOpt = Annotated[Path, typer.Option("--output", "-o", file_okay=False, help="Output folder.")]
+InputsArg = Annotated[list[str], typer.Argument(help="Images, folders, globs or videos.", metavar="INPUTS",
+                                                show_default=False)]
 
 Detector = Enum("Detector", {name: name for name in DETECTORS}, type=str)
 DetectorOpt = Annotated[Detector, typer.Option("--detector", help="Face detector.")]
@@ -64,3 +76,13 @@ DetectorWeightsOpt = Annotated[Path | None, typer.Option("--detector-weights", e
                                                          help="A local RetinaFace weight file.")]
 MaxMegapixelsOpt = Annotated[float, typer.Option(
     "--max-megapixels", min=1, help="Largest image decoded, in megapixels (guards against decompression bombs).")]
+
+
+def renamed(new: object, old: object, new_flag: str, old_flag: str) -> object:
+    """The value of an option typed under its new name or, for one release, its old one (hidden in --help)."""
+    if old is None or old == [] or old is False:
+        return new
+    from facefix.console import warn
+
+    warn(f"{old_flag} is now {new_flag}; the old name goes in the next release")
+    return old

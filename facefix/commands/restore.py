@@ -8,25 +8,16 @@ from typing import Annotated
 
 import typer
 
-from facefix.backends import RestoreOptions, backend_class
-from facefix.commands.background import (DEFAULT_TILE, BgTileOpt, BgUpsamplerOpt, BgWeightsOpt, FaceUpsampleOpt,
-                                         load_background)
+from facefix.commands.background import DEFAULT_TILE, BgTileOpt, BgUpsamplerOpt, BgWeightsOpt, FaceUpsampleOpt
+from facefix.commands.hints import load_model
 from facefix.commands.options import (AutoBatchSizeOpt, Backend, BackendOpt, Detector, DetectorOpt, DetectorWeightsOpt,
-                                      Device, DeviceOpt, MaxMegapixelsOpt, OutputDirOpt, Precision,
+                                      Device, DeviceOpt, InputsArg, MaxMegapixelsOpt, OutputDirOpt, Precision,
                                       PrecisionOpt, SeedOpt, WeightsOpt)
 from facefix.commands.progress import StepBar
 from facefix.console import console, error, info, progress, warn
-from facefix.device import resolve_device
 from facefix.errors import FacefixError
-from facefix.face.detect import load_detector
-from facefix.face.parse import load_parser
-from facefix.media import DEFAULT_MEGAPIXELS, expand_inputs, limit_pixels
-from facefix.memory import auto_batch_limit
-from facefix.pipeline import FaceRestorePipeline
-from facefix.precision import choose_precision
-from facefix.quality.metrics import IdentityMetric
-from facefix.runner import OutputOptions, check_report_target, exclude_outputs, restore_files, write_report
-from facefix.video import restore_video
+from facefix.limits import DEFAULT_MEGAPIXELS
+
 
 class Ext(str, Enum):
     auto = "auto"
@@ -35,7 +26,7 @@ class Ext(str, Enum):
 
 
 def restore(
-    inputs: Annotated[list[str], typer.Argument(help="Images, folders, globs or videos.", show_default=False)],
+    inputs: InputsArg,
     output: OutputDirOpt = Path("restored"),
     backend: BackendOpt = Backend("fusion"),
     weights: WeightsOpt = None,
@@ -74,6 +65,20 @@ def restore(
                                                   "(ArcFace angle, input vs restored crop) to --report.")] = False,
 ) -> None:
     """Restore every face in INPUTS and paste it back seamlessly."""
+    # torch, cv2 and the backends load here, not with `facefix --help`
+    from facefix.backends import RestoreOptions, backend_class
+    from facefix.commands.background import load_background
+    from facefix.device import resolve_device
+    from facefix.face.detect import load_detector
+    from facefix.face.parse import load_parser
+    from facefix.media import expand_inputs, limit_pixels
+    from facefix.memory import auto_batch_limit
+    from facefix.pipeline import FaceRestorePipeline
+    from facefix.precision import choose_precision
+    from facefix.quality.metrics import IdentityMetric
+    from facefix.runner import OutputOptions, check_report_target, exclude_outputs, restore_files, write_report
+    from facefix.video import restore_video
+
     # 1. Inputs, planned before anything is written: earlier outputs are not inputs.
     limit_pixels(max_megapixels)
     items, problems = expand_inputs(inputs, recursive=recursive)
@@ -98,7 +103,7 @@ def restore(
     torch_device = resolve_device(device.value)
     chosen = choose_precision(precision.value, cls, torch_device)
     info(chosen.describe())
-    restorer = cls.load(weights, device=torch_device, dtype=chosen.dtype, options=options)
+    restorer = load_model(cls, weights, device=torch_device, dtype=chosen.dtype, options=options)
     restorer.on_step = StepBar()
     face_detector = None if aligned else load_detector(detector.value, detector_weights, torch_device)
     parser = load_parser(torch_device) if parse and not aligned else None

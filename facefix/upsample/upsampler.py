@@ -23,11 +23,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from facefix.errors import FacefixError
+from facefix.limits import DEFAULT_TILE
 from facefix.memory import is_out_of_memory, release_cached_memory
 from facefix.upsample.network import RRDBConfig
 
-#: GFPGAN's and CodeFormer's ``--bg_tile`` default, and the reference's tile padding
-DEFAULT_TILE = 400
+#: the reference's tile padding (the tile default, GFPGAN's and CodeFormer's ``--bg_tile``, is in limits)
 TILE_PAD = 10
 #: below this many input pixels a tile is mostly padding: out of memory there is an error
 MIN_TILE = 16
