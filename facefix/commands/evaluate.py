@@ -217,6 +217,7 @@ def evaluate(
     if results is not None and results.suffix.lower() in (".json", ".csv"):  # --output FILE, the old meaning
         info(f"--output {results}: a score file is now written with --scores (the folder of images is --output)")
         outputs, results = outputs + [results], None
+    limit_pixels(max_megapixels)
     names = [n.strip() for n in (metrics or DEFAULT_METRICS[task]).split(",") if n.strip()]
     check_metric_names(names)
     report.check_score_outputs(outputs)
