@@ -171,3 +171,9 @@ def test_x4_network_above_upscale_2_and_registry_entries():
         checkpoint = get_checkpoint(f"realesrgan.{tag}")
         assert checkpoint.license == "BSD-3-Clause" and checkpoint.wrapper == "params_ema"
         assert len(checkpoint.sha256) == 64 and checkpoint.config["scale"] == scale
+
+
+def test_one_pixel_high_pictures_are_padded_too(rng):
+    image = rng.integers(0, 256, (1, 7, 3), dtype=np.uint8)
+    assert tiny_upsampler(1).enhance(image).shape == (1, 7, 3)
+    assert tiny_upsampler(2, tile=4).enhance(image).shape == (2, 14, 3)
