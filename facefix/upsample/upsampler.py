@@ -150,4 +150,6 @@ class BackgroundUpsampler:
 def _reflect_pad(image: torch.Tensor, bottom: int, right: int) -> torch.Tensor:
     if not bottom and not right:
         return image
-    return F.pad(image, (0, right, 0, bottom), mode="reflect")
+    # reflection needs more pixels than it adds: a 1-pixel-high picture repeats its edge instead
+    fits = bottom < image.shape[-2] and right < image.shape[-1]
+    return F.pad(image, (0, right, 0, bottom), mode="reflect" if fits else "replicate")

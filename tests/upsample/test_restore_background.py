@@ -180,3 +180,11 @@ def test_x4_network_at_another_upscale_is_resized_with_lanczos(tmp_path, rng):
     assert native.shape == (60, 84, 3)
     expected = cv2.resize(native, (63, 45), interpolation=cv2.INTER_LANCZOS4)
     assert np.array_equal(cv2.imread(str(tmp_path / "out" / "p.png")), expected)
+
+
+def test_bad_background_weights_are_one_line_errors(tmp_path, rng):
+    cv2.imwrite(str(tmp_path / "p.png"), rng.integers(0, 256, (8, 8, 3), dtype=np.uint8))
+    torch.save({"params_ema": {"conv.weight": torch.zeros(1)}}, tmp_path / "other.pth")
+    for weights, cause in (("missing.pth", "no such file"), (str(tmp_path / "other.pth"), "not an RRDBNet")):
+        result = _restore(str(tmp_path / "p.png"), "--upscale", "2", "--bg-weights", weights, "-o", str(tmp_path))
+        assert result.exit_code != 0 and cause in result.output and "Traceback" not in result.output

@@ -88,7 +88,7 @@ def test_tiles_match_the_whole_image_for_odd_sizes_and_every_scale(rng, scale, s
 def test_tiled_and_untiled_agree_on_a_real_photo(shared):
     folder = shared(*REFERENCE)
     photo = cv2.imread(str(shared("data", "real", "GFPGAN", "inputs", "whole_imgs", "00.jpg")))
-    photo = cv2.resize(photo, (photo.shape[1] // 4, photo.shape[0] // 4), interpolation=cv2.INTER_AREA)
+    photo = cv2.resize(photo, (photo.shape[1] // 8, photo.shape[0] // 8), interpolation=cv2.INTER_AREA)  # 162 x 240
     whole = load_upsampler(folder / "realesrgan_small.pth", upscale=2, device=CPU, tile=0).enhance(photo)
     tiled = load_upsampler(folder / "realesrgan_small.pth", upscale=2, device=CPU, tile=48).enhance(photo)
     assert grey_levels(whole, tiled) <= 1
@@ -171,3 +171,9 @@ def test_x4_network_above_upscale_2_and_registry_entries():
         checkpoint = get_checkpoint(f"realesrgan.{tag}")
         assert checkpoint.license == "BSD-3-Clause" and checkpoint.wrapper == "params_ema"
         assert len(checkpoint.sha256) == 64 and checkpoint.config["scale"] == scale
+
+
+def test_one_pixel_high_pictures_are_padded_too(rng):
+    image = rng.integers(0, 256, (1, 7, 3), dtype=np.uint8)
+    assert tiny_upsampler(1).enhance(image).shape == (1, 7, 3)
+    assert tiny_upsampler(2, tile=4).enhance(image).shape == (2, 14, 3)
