@@ -39,7 +39,7 @@ def test_whole_photos_get_the_upsampled_background(tmp_path, monkeypatch):
     photo = ((np.stack([np.sin(6 * x), np.cos(5 * y), np.sin(4 * (x + y))], -1) + 1) * 120 + 5).astype(np.uint8)
     cv2.imwrite(str(photos / "p.png"), photo)
     result = runner.invoke(app, ["eval", "--dataset", str(photos), "--metrics", "niqe", "--bg-weights", str(weights),
-                                 "--bg-tile", "32", "--results", str(tmp_path / "out"), "--device", "cpu"])
+                                 "--bg-tile", "32", "--output", str(tmp_path / "out"), "--device", "cpu"])
     assert result.exit_code == 0, result.output
     expected = load_upsampler(weights, upscale=1, device=torch.device("cpu"), tile=32).enhance(photo, (56, 40))
     assert np.array_equal(cv2.imread(str(tmp_path / "out" / "p.png")), expected)
@@ -48,9 +48,9 @@ def test_whole_photos_get_the_upsampled_background(tmp_path, monkeypatch):
 def test_inpaint_enlarges_whole_photos_with_the_upsampler(tmp_path, monkeypatch):
     from helpers.ddpm import write_tiny_ddpm
 
-    from facefix.commands import inpaint
+    from facefix.face import detect
 
-    monkeypatch.setattr(inpaint, "load_detector", lambda *a, **k: _NoFaces())
+    monkeypatch.setattr(detect, "load_detector", lambda *a, **k: _NoFaces())
     torch.manual_seed(2)
     weights = tmp_path / "tiny.pth"
     torch.save({"params": build_rrdbnet(RRDBConfig(scale=2, num_feat=8, num_block=1, num_grow_ch=4)).state_dict()},

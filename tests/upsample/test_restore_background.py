@@ -138,10 +138,10 @@ def test_faces_are_pasted_on_the_upsampled_background_and_face_upsample_changes_
 
 
 def test_identity_report_per_face(tmp_path, monkeypatch, light_losses):
-    from facefix.commands import restore as restore_command
-    from facefix.quality.metrics import IdentityMetric
+    from facefix.quality import metrics
 
-    monkeypatch.setattr(restore_command, "IdentityMetric", lambda device: IdentityMetric(device, pretrained=False))
+    real = metrics.IdentityMetric
+    monkeypatch.setattr(metrics, "IdentityMetric", lambda device: real(device, pretrained=False))
     result = _restore(str(_faces_photo(tmp_path)), "--report-identity", "--report", str(tmp_path / "r.json"),
                       "-o", str(tmp_path / "out"))
     assert result.exit_code == 0, result.output
