@@ -18,7 +18,7 @@ runner = CliRunner()
 
 @pytest.fixture(autouse=True)
 def _test_backend(monkeypatch):
-    monkeypatch.setitem(backends.BACKENDS, "fusion", "restorers:BrightenRestorer")
+    monkeypatch.setitem(backends.BACKENDS, "fusion", backends.Backend(restorer="restorers:BrightenRestorer"))
 
 
 class _NoFaces:

@@ -27,7 +27,7 @@ REFERENCE = ("reference", "realesrgan")
 
 @pytest.fixture(autouse=True)
 def _test_backend(monkeypatch):
-    monkeypatch.setitem(backends.BACKENDS, "fusion", "restorers:BrightenRestorer")
+    monkeypatch.setitem(backends.BACKENDS, "fusion", backends.Backend(restorer="restorers:BrightenRestorer"))
 
 
 @pytest.fixture
