@@ -35,13 +35,13 @@ def test_whole_photos_get_the_upsampled_background(tmp_path, monkeypatch):
     torch.save(build_rrdbnet(RRDBConfig(scale=2, num_feat=8, num_block=1, num_grow_ch=4)).state_dict(), weights)
     photos = tmp_path / "photos"
     photos.mkdir()
-    y, x = np.mgrid[0:40, 0:56] / 56
+    y, x = np.mgrid[0:96, 0:192] / 192  # NIQE scores pictures of two 96-px blocks or more
     photo = ((np.stack([np.sin(6 * x), np.cos(5 * y), np.sin(4 * (x + y))], -1) + 1) * 120 + 5).astype(np.uint8)
     cv2.imwrite(str(photos / "p.png"), photo)
     result = runner.invoke(app, ["eval", "--dataset", str(photos), "--metrics", "niqe", "--bg-weights", str(weights),
                                  "--bg-tile", "32", "--output", str(tmp_path / "out"), "--device", "cpu"])
     assert result.exit_code == 0, result.output
-    expected = load_upsampler(weights, upscale=1, device=torch.device("cpu"), tile=32).enhance(photo, (56, 40))
+    expected = load_upsampler(weights, upscale=1, device=torch.device("cpu"), tile=32).enhance(photo, (192, 96))
     assert np.array_equal(cv2.imread(str(tmp_path / "out" / "p.png")), expected)
 
 
