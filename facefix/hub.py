@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import socket
 import time
 from collections.abc import Iterator, Mapping
@@ -238,6 +239,25 @@ def format_problem(path: Path, *, name: str | None = None) -> str | None:
     return None
 
 
+_TORCH_HUB_PREFIX = re.compile(r"-([0-9a-f]{8,})\.[a-z]+$")
+
+
+def _published_prefix(checkpoint: Checkpoint) -> str | None:
+    """PyTorch's own downloads carry the start of their sha256 in the name (``vgg16-397923af.pth``)."""
+    for url in checkpoint.urls:
+        if urlparse(url).hostname == "download.pytorch.org" and (match := _TORCH_HUB_PREFIX.search(url)):
+            return match.group(1)
+    return None
+
+
+def _unpinned_problem(checkpoint: Checkpoint, path: Path, actual: str, name: str) -> str | None:
+    """Checks for a file whose full hash nobody publishes: the hash prefix in its name, then its format."""
+    prefix = _published_prefix(checkpoint)
+    if prefix and not actual.startswith(prefix):
+        return f"sha256 {actual} does not start with {prefix}, the prefix its name publishes"
+    return format_problem(path, name=name)
+
+
 def _verified(checkpoint: Checkpoint, path: Path) -> str | None:
     """Check a cached file (quickly, when its stamp matches); the problem, or ``None`` if it is good.
     A file without any known hash (placed by hand) has its format checked and its hash recorded."""
@@ -251,7 +271,7 @@ def _verified(checkpoint: Checkpoint, path: Path) -> str | None:
         return (f"truncated ({size} of {checkpoint.size} bytes)" if truncated
                 else f"corrupt (sha256 {actual}, expected {expected})")
     if expected is None:
-        problem = format_problem(path)
+        problem = _unpinned_problem(checkpoint, path, actual, path.name)
         if problem:
             return problem
         files.write_bytes(_recorded_hash_path(path), actual + "\n", overwrite=True)
@@ -308,7 +328,7 @@ def fetch(checkpoint: Checkpoint | str) -> Path:
                 part.unlink()
                 raise DownloadError(f"{url}: sha256 mismatch (expected {expected}, got {actual}); file discarded")
             if not expected:
-                problem = format_problem(part, name=path.name)
+                problem = _unpinned_problem(checkpoint, part, actual, path.name)
                 if problem:
                     part.unlink()
                     raise DownloadError(f"{url}: {problem}; file discarded")

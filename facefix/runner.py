@@ -273,7 +273,10 @@ def restore_files(items: list[InputFile], pipeline: FaceRestorePipeline, options
         if not loaded:
             return
         started = time.perf_counter()
-        groups = restore_group(loaded, prepared)
+        if prepared is None and not options.aligned:  # detection failed for the batch: each file alone
+            groups = [part for entry in loaded for part in restore_group([entry], None)]
+        else:
+            groups = restore_group(loaded, prepared)
         seconds = (time.perf_counter() - started) / len(loaded)
         for group, results in groups:
             writer.submit(write, group, results, seconds)

@@ -314,3 +314,13 @@ def test_the_lock_of_a_live_process_is_waited_for(served, monkeypatch):
     lock.write_text(f"{os.getpid()} {socket.gethostname()}")  # alive: this very process
     threading.Timer(0.5, lock.unlink).start()
     assert hub.fetch(checkpoint).read_bytes() == payload
+
+
+def test_a_pytorch_download_must_match_the_hash_prefix_in_its_name(mirror):
+    folder, _ = mirror
+    torch.save({"w": torch.zeros(3)}, folder / "vgg-deadbeef.pth")  # a real checkpoint, but not the named one
+    checkpoint = Checkpoint(id="test.vgg", urls=("https://download.pytorch.org/models/vgg-deadbeef.pth",),
+                            filename="vgg-deadbeef.pth", license="test")
+    with pytest.raises(DownloadError, match="does not start with deadbeef"):
+        hub.fetch(checkpoint)
+    assert hub.expected_sha256(checkpoint) is None
