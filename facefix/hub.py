@@ -116,42 +116,64 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def _abandoned(lock: Path) -> bool:
-    """The lock's process died (same host: checked at once) or it is older than any real download."""
+def _abandoned(lock: Path) -> tuple[bool, tuple[int, str] | None]:
+    """Whether the lock's process died (same host: checked at once) or the lock is older than any real
+    download; and the owner that was judged."""
     try:
         age = time.time() - lock.stat().st_mtime
     except FileNotFoundError:
-        return False
+        return False, None
     owner = _lock_owner(lock)
-    if owner is None:  # created but never written: its process died between the two steps
-        return age > 5
+    if owner is None:  # unreadable: not written by this version (locks appear with their content)
+        return age > _LOCK_STALE_SECONDS, None
     pid, host = owner
     if host == socket.gethostname():
-        return not _process_alive(pid)
-    return age > _LOCK_STALE_SECONDS
+        return not _process_alive(pid), owner
+    return age > _LOCK_STALE_SECONDS, owner
+
+
+def _take_over(lock: Path, judged: tuple[int, str] | None) -> None:
+    """Remove an abandoned lock, but only the one judged: two waiting processes may judge it at once,
+    and the second must not remove the lock the first has just taken."""
+    grabbed = files.temp_path(lock)
+    try:
+        os.rename(lock, grabbed)  # atomic: of several takers, one gets this file
+    except FileNotFoundError:
+        return
+    if _lock_owner(grabbed) != judged:  # a live lock taken meanwhile: give it back
+        with contextlib.suppress(OSError):
+            os.link(grabbed, lock)
+    grabbed.unlink(missing_ok=True)
+
+
+def _try_lock(lock: Path) -> bool:
+    """Create ``lock`` holding "PID HOST", atomically with its content (never seen empty)."""
+    tmp = files.temp_path(lock)
+    tmp.write_text(f"{os.getpid()} {socket.gethostname()}")
+    try:
+        os.link(tmp, lock)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
 def _exclusive(lock: Path, label: str = "") -> Iterator[None]:
-    """Hold ``lock`` (created with O_EXCL, holding "PID HOST") so only one process downloads a file."""
+    """Hold ``lock`` so only one process downloads a file; a dead process's lock is taken over at once."""
     lock.parent.mkdir(parents=True, exist_ok=True)
     told = False
-    while True:
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            break
-        except FileExistsError:
-            if _abandoned(lock):
-                with contextlib.suppress(FileNotFoundError):
-                    lock.unlink()
-                continue
-            if not told and (owner := _lock_owner(lock)):
-                console.print(f"waiting: process {owner[0]} on {owner[1]} is downloading {label or lock.stem}")
-                told = True
-            time.sleep(0.1)
+    while not _try_lock(lock):
+        abandoned, owner = _abandoned(lock)
+        if abandoned:
+            _take_over(lock, owner)
+            continue
+        if not told and owner:
+            console.print(f"waiting: process {owner[0]} on {owner[1]} is downloading {label or lock.stem}")
+            told = True
+        time.sleep(0.1)
     try:
-        os.write(fd, f"{os.getpid()} {socket.gethostname()}".encode())
-        os.close(fd)
         yield
     finally:
         with contextlib.suppress(FileNotFoundError):

@@ -324,3 +324,16 @@ def test_a_pytorch_download_must_match_the_hash_prefix_in_its_name(mirror):
     with pytest.raises(DownloadError, match="does not start with deadbeef"):
         hub.fetch(checkpoint)
     assert hub.expected_sha256(checkpoint) is None
+
+
+def test_a_late_taker_never_removes_the_lock_another_process_just_took(tmp_path):
+    import socket
+
+    lock = tmp_path / "w.pth.lock"
+    dead = (999_999_999, socket.gethostname())
+    lock.write_text(f"{dead[0]} {dead[1]}")
+    hub._take_over(lock, dead)  # the first waiting process removes the dead lock...
+    assert not lock.exists() and hub._try_lock(lock)  # ...and takes its own
+    hub._take_over(lock, dead)  # the second one acts on its stale judgement
+    assert lock.read_text() == f"{os.getpid()} {socket.gethostname()}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.pth.lock"]
