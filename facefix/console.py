@@ -1,8 +1,13 @@
-"""Terminal output: status on stderr through rich, progress bars, one-line errors."""
+"""Terminal output: status on stderr through rich, progress bars, one-line errors.
+
+Messages are plain text: ``[offline]`` in a message is printed as written, never read as rich markup.
+``--quiet`` silences :data:`console` (status, progress, warnings); errors still print.
+"""
 
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -14,6 +19,12 @@ from rich.progress import (
 )
 
 console = Console(stderr=True, highlight=False)
+#: errors print even under --quiet
+_errors = Console(stderr=True, highlight=False)
+
+
+def set_quiet(quiet: bool) -> None:
+    console.quiet = quiet
 
 
 def progress(*, transient: bool = False) -> Progress:
@@ -33,12 +44,12 @@ def progress(*, transient: bool = False) -> Progress:
 
 def error(message: str) -> None:
     """Print a one-line error (``FILE: cause``)."""
-    console.print(f"[bold red]error:[/] {message}", soft_wrap=True, markup=True)
+    _errors.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
 
 
 def warn(message: str) -> None:
-    console.print(f"[yellow]warning:[/] {message}", soft_wrap=True)
+    console.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
 
 
 def info(message: str) -> None:
-    console.print(message, soft_wrap=True)
+    console.print(message, soft_wrap=True, markup=False)

@@ -27,8 +27,17 @@ class CheckpointError(FacefixError):
 
 
 class DownloadError(FacefixError):
-    """A file could not be downloaded or failed verification."""
+    """A file could not be downloaded or failed verification.
+
+    ``checkpoint_id`` names the registry entry that could not be fetched, so that the command line
+    can add the ways to work without the network (:mod:`facefix.commands.hints`).
+    """
+
+    def __init__(self, message: str, *, checkpoint_id: str | None = None):
+        self.checkpoint_id = checkpoint_id
+        super().__init__(message)
 
 
 class OfflineError(DownloadError):
     """A download was needed while FACEFIX_OFFLINE=1."""
+

@@ -26,16 +26,19 @@ import socket
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import platformdirs
 import requests
-import torch
 
 from facefix import files
 from facefix.console import console, progress
 from facefix.errors import CheckpointError, DownloadError, OfflineError
 from facefix.registry import Checkpoint, default_checkpoint, get_checkpoint, is_checkpoint_id
+
+if TYPE_CHECKING:  # torch loads with the first checkpoint, not with `facefix --help` or `models list`
+    import torch
 
 #: wrapper keys that hold the real state dict, most specific first
 WRAPPER_KEYS = ("params_ema", "params", "g_ema", "state_dict", "model", "net")
@@ -327,7 +330,7 @@ def fetch(checkpoint: Checkpoint | str) -> Path:
         found = f"the cached file was {problem} and has been deleted" if problem else "the file is not cached"
         raise OfflineError(
             f"{checkpoint.id}: FACEFIX_OFFLINE=1 and {found}; download "
-            f"{checkpoint.urls[0]} by hand and save it as {path}"
+            f"{checkpoint.urls[0]} by hand and save it as {path}", checkpoint_id=checkpoint.id
         )
     if problem:
         console.print(f"[yellow]warning:[/] {path}: {problem}; deleted, downloading it again")
@@ -359,7 +362,8 @@ def fetch(checkpoint: Checkpoint | str) -> Path:
             _write_stamp(path, actual)
             console.print(f"[green]downloaded[/] {checkpoint.id} -> {path}")
             return path
-    raise DownloadError(f"{checkpoint.id}: download failed from {'; '.join(failures)}")
+    raise DownloadError(f"{checkpoint.id}: download failed from {'; '.join(failures)}",
+                        checkpoint_id=checkpoint.id)
 
 
 def remove(checkpoint: Checkpoint) -> bool:
@@ -390,6 +394,8 @@ def resolve_weights(spec: str | Path | None, group: str) -> tuple[Checkpoint | N
 
 def canonicalize_state_dict(obj: object, wrapper: str | None = None) -> dict[str, torch.Tensor]:
     """Unwrap training wrappers (``params_ema``, ``g_ema``, ...) and strip ``module.`` prefixes."""
+    import torch
+
     if isinstance(obj, Mapping):
         keys = ([wrapper] if wrapper else []) + list(WRAPPER_KEYS)
         for key in keys:
@@ -403,6 +409,8 @@ def canonicalize_state_dict(obj: object, wrapper: str | None = None) -> dict[str
 
 def load_state_dict(path: str | Path, wrapper: str | None = None) -> dict[str, torch.Tensor]:
     """Read a checkpoint without unpickling arbitrary objects."""
+    import torch
+
     path = Path(path)
     try:
         if path.suffix == ".safetensors":

@@ -53,21 +53,23 @@ def inpaint_crops(inpainter: Inpainter, crops: list[np.ndarray], masks: list[np.
     return batches.map(inpaint, list(zip(crops, masks)), on_chunk)
 
 
-def inpaint_aligned(inpainter: Inpainter, picture: Picture, mask: np.ndarray) -> InpaintResult:
+def inpaint_aligned(inpainter: Inpainter, picture: Picture, mask: np.ndarray,
+                    batches: Batches | None = None) -> InpaintResult:
     """``picture`` is an aligned face of any size; it is inpainted at the model's size and resized back."""
     size = inpainter.face_size
     height, width = picture.bgr.shape[:2]
     crop = cv2.resize(picture.bgr, (size, size), interpolation=cv2.INTER_AREA) if (height, width) != (size, size) \
         else picture.bgr
-    (face,) = inpaint_crops(inpainter, [crop], [mask_at_size(mask, size)], picture.max_value)
+    (face,) = inpaint_crops(inpainter, [crop], [mask_at_size(mask, size)], picture.max_value, batches)
     if (height, width) != (size, size):
         face = cv2.resize(face, (width, height), interpolation=cv2.INTER_CUBIC)
     pixels = composite(picture.bgr, face, mask)
     return InpaintResult(Picture(pixels, picture.alpha, picture.grayscale, picture.format), int(mask.any()), 0)
 
 
-def inpaint_photo(inpainter: Inpainter, detector: FaceDetector, picture: Picture, mask: np.ndarray) -> InpaintResult:
-    """Inpaint the masked parts of every detected face of a whole photo."""
+def inpaint_photo(inpainter: Inpainter, detector: FaceDetector, picture: Picture, mask: np.ndarray,
+                  batches: Batches | None = None) -> InpaintResult:
+    """Inpaint the masked parts of every detected face of a whole photo (``batches``: faces per call)."""
     size = inpainter.face_size
     height, width = picture.bgr.shape[:2]
     crops, crop_masks, affines = [], [], []
@@ -81,7 +83,7 @@ def inpaint_photo(inpainter: Inpainter, detector: FaceDetector, picture: Picture
     canvas = picture.bgr.astype(np.float32)
     covered = np.zeros((height, width), bool)
     if crops:
-        for face, affine in zip(inpaint_crops(inpainter, crops, crop_masks, picture.max_value), affines):
+        for face, affine in zip(inpaint_crops(inpainter, crops, crop_masks, picture.max_value, batches), affines):
             inverse = inverse_affine(affine, 1.0)
             warped = cv2.warpAffine(face, inverse, (width, height), flags=cv2.INTER_LINEAR)
             inside = cv2.warpAffine(np.ones((size, size), np.float32), inverse, (width, height)) > 0.999

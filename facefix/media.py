@@ -22,12 +22,12 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from facefix import files
+from facefix.limits import DEFAULT_MEGAPIXELS
 from facefix.errors import InputError
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".mkv", ".avi", ".webm"}
-#: pixels read_image accepts (a 1.2 MB PNG can claim 20000 x 20000 and take 8 GB); ``limit_pixels`` changes it
-DEFAULT_MEGAPIXELS = 180
+#: pixels read_image accepts; ``limit_pixels`` changes it
 pixel_limit = DEFAULT_MEGAPIXELS * 1_000_000
 Image.MAX_IMAGE_PIXELS = None  # our own check, with a message that says how to lift it
 _DEEP_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I", "F"}
@@ -165,7 +165,7 @@ def read_image(path: str | Path) -> Picture:
     except UnidentifiedImageError:
         if path.suffix.lower() in (".tif", ".tiff"):  # float RGB TIFFs: PIL cannot, OpenCV can
             return _read_tiff_with_opencv(path)
-        raise InputError(path, "not an image, or a format that cannot be read") from None
+        raise InputError(path, "not an image or video (or a format that cannot be read)") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise InputError(path, f"corrupt or truncated image ({exc})") from None
 
@@ -173,7 +173,7 @@ def read_image(path: str | Path) -> Picture:
 def _read_tiff_with_opencv(path: Path) -> Picture:
     pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if pixels is None or pixels.dtype.kind not in "uf":
-        raise InputError(path, "not an image, or a format that cannot be read")
+        raise InputError(path, "not an image or video (or a format that cannot be read)")
     return _deep_picture(path, pixels, "TIFF", {})
 
 

@@ -311,6 +311,8 @@ def restore_files(items: list[InputFile], pipeline: FaceRestorePipeline, options
 def _write_result(report: FileReport, result: RestoredPicture, source: Picture, target: Path, stem: str,
                   options: OutputOptions, inputs: set[Path], *, seconds: float) -> None:
     report.faces = [face.to_json() for face in result.faces]
+    for entry, angle in zip(report.faces, result.identity_angles):  # with --report-identity
+        entry["identity_angle"] = round(angle, 3)
     report.seconds = {**result.seconds, "total": seconds}
     if not options.aligned and not result.faces and options.skip_no_face:
         report.status = "no-face"
@@ -335,8 +337,9 @@ def _write_result(report: FileReport, result: RestoredPicture, source: Picture, 
 
 
 def write_report(path: Path, reports: list[FileReport], *, overwrite: bool = False,
-                 inputs: set[Path] = frozenset()) -> Path:
-    payload = {"files": [report.__dict__ for report in reports],
+                 inputs: set[Path] = frozenset(), settings: dict | None = None) -> Path:
+    """``settings``: how the run was made (backend, the precision chosen), stored beside the files."""
+    payload = {**({"settings": settings} if settings else {}), "files": [report.__dict__ for report in reports],
                "summary": {status: sum(r.status == status for r in reports)
                            for status in ("restored", "no-face", "skipped-existing", "failed")}}
     return write_bytes(path, json.dumps(payload, indent=2), overwrite=overwrite, protected=inputs)

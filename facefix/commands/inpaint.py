@@ -3,28 +3,31 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import typer
 
-from facefix.backends import inpainter_class
-from facefix.backends.base import RestoreOptions
-from facefix.commands.options import (Detector, DetectorOpt, DetectorWeightsOpt, Device, DeviceOpt, InpaintBackend,
-                                      InpaintBackendOpt, MaxMegapixelsOpt, OutputDirOpt, Precision, PrecisionOpt,
-                                      SeedOpt, WeightsOpt)
-from facefix.console import console, error, progress, warn
-from facefix.device import resolve_device, resolve_dtype
+from facefix.commands.background import DEFAULT_TILE, BgTileOpt, BgUpsampler, BgUpsamplerOpt, BgWeightsOpt
+from facefix.commands.hints import load_model
+from facefix.commands.options import (AutoBatchSizeOpt, Detector, DetectorOpt, DetectorWeightsOpt, Device, DeviceOpt,
+                                      InpaintBackend, InpaintBackendOpt, MaxMegapixelsOpt, OutputDirOpt, Precision,
+                                      PrecisionOpt, SeedOpt, WeightsOpt)
+from facefix.commands.progress import StepBar
+from facefix.console import console, error, info, progress, warn
 from facefix.errors import FacefixError, InputError
-from facefix.face.detect import load_detector
-from facefix.face.masks import center_mask, find_mask_file, random_mask, read_mask, white_mask
-from facefix.inpainting import inpaint_aligned, inpaint_photo
-from facefix.media import DEFAULT_MEGAPIXELS, expand_inputs, is_video, limit_pixels, read_image, write_image
+from facefix.limits import DEFAULT_MEGAPIXELS
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _GENERATED = ("white", "center", "random")
 
 
 def _mask_for(spec: str, path: Path, bgr: np.ndarray, index: int, seed: int | None) -> np.ndarray:
+    import numpy as np
+
+    from facefix.face.masks import center_mask, find_mask_file, random_mask, read_mask, white_mask
+
     height, width = bgr.shape[:2]
     if spec == "white":
         return white_mask(bgr)
@@ -45,7 +48,8 @@ def _mask_for(spec: str, path: Path, bgr: np.ndarray, index: int, seed: int | No
 
 
 def inpaint(
-    inputs: Annotated[list[str], typer.Argument(help="Images, folders or globs.", show_default=False)],
+    inputs: Annotated[list[str], typer.Argument(help="Images, folders or globs.", metavar="INPUTS",
+                                                show_default=False)],
     mask: Annotated[str, typer.Option("--mask", "-m", help="A mask image (non-zero = fill), a folder of masks "
                                       "named like the images, or: white (pure-white pixels are the hole), "
                                       "center, random (20-30 % of the image).")],
@@ -61,11 +65,30 @@ def inpaint(
     suffix: Annotated[str, typer.Option("--suffix", help="Appended to output file names.")] = "",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
     device: DeviceOpt = Device.auto,
-    precision: PrecisionOpt = Precision.fp32,
+    precision: PrecisionOpt = Precision.auto,
+    batch_size: AutoBatchSizeOpt = "auto",
     max_megapixels: MaxMegapixelsOpt = DEFAULT_MEGAPIXELS,
+    # whole photos: enlarge the inpainted picture (issue 19)
+    upscale: Annotated[float, typer.Option("--upscale", "-s", min=1, max=8, help="Scale the whole inpainted "
+                                           "photo (1 keeps every unmasked pixel bit for bit).")] = 1,
+    bg_upsampler: BgUpsamplerOpt = None,
+    bg_weights: BgWeightsOpt = None,
+    bg_tile: BgTileOpt = DEFAULT_TILE,
 ) -> None:
     """Fill the masked regions of the faces in INPUTS; pixels outside the mask are kept exactly."""
+    # torch, cv2 and the backends load here, not with `facefix --help`
+    from facefix.backends import RestoreOptions, inpainter_class
+    from facefix.batching import Batches
+    from facefix.commands.background import load_background
+    from facefix.device import resolve_device
+    from facefix.face.detect import load_detector
+    from facefix.inpainting import inpaint_aligned, inpaint_photo
+    from facefix.media import expand_inputs, is_video, limit_pixels, read_image, write_image
+    from facefix.precision import choose_precision
+    from facefix.upsample.pictures import enlarge_picture
+
     limit_pixels(max_megapixels)
+
     items, problems = expand_inputs(inputs, recursive=recursive)
     items = [item for item in items if not is_video(item.path)]
     for problem in problems:
@@ -76,10 +99,18 @@ def inpaint(
         raise FacefixError(f"{mask}: no such mask file or folder (or use white, center, random)")
 
     torch_device = resolve_device(device.value)
-    dtype = resolve_dtype(precision.value)
-    inpainter = inpainter_class(backend.value).load(weights, device=torch_device, dtype=dtype,
-                                             options=RestoreOptions(seed=seed, steps=steps))
+    cls = inpainter_class(backend.value)
+    chosen = choose_precision(precision.value, cls, torch_device)
+    info(chosen.describe())
+    dtype = chosen.dtype
+    inpainter = load_model(cls, weights, device=torch_device, dtype=dtype, options=RestoreOptions(seed=seed, steps=steps))
+    inpainter.on_step = StepBar()
     detector = None if aligned else load_detector(detector.value, detector_weights, torch_device)
+    if aligned and (upscale != 1 or bg_weights or bg_upsampler is BgUpsampler.realesrgan):
+        raise FacefixError("--upscale and --bg-* enlarge whole photos; aligned crops keep their size")
+    background = None if aligned else load_background(bg_upsampler, bg_weights, bg_tile, upscale=upscale,
+                                                      device=torch_device, dtype=dtype)
+    batches = Batches(torch_device, batch_size, name=inpainter.name)  # one instance: the size it settles on is kept
     try:
         output.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -99,12 +130,13 @@ def inpaint(
                     continue
                 picture = read_image(item.path)
                 hole = _mask_for(mask, item.path, picture.bgr, index, seed)
-                result = (inpaint_aligned(inpainter, picture, hole) if aligned
-                          else inpaint_photo(inpainter, detector, picture, hole))
+                result = (inpaint_aligned(inpainter, picture, hole, batches) if aligned
+                          else inpaint_photo(inpainter, detector, picture, hole, batches))
                 if result.unfilled:
                     warn(f"{item.path}: {result.unfilled} masked pixels lie outside every detected face and were "
                           "left as they are")
-                write_image(target, result.picture, like=picture, overwrite=overwrite, protected=inputs_resolved)
+                write_image(target, enlarge_picture(result.picture, upscale, background), like=picture,
+                            overwrite=overwrite, protected=inputs_resolved)
                 done += 1
             except FacefixError as exc:
                 failed += 1

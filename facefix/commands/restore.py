@@ -8,20 +8,16 @@ from typing import Annotated
 
 import typer
 
-from facefix.backends import RestoreOptions, backend_class
+from facefix.commands.background import DEFAULT_TILE, BgTileOpt, BgUpsamplerOpt, BgWeightsOpt, FaceUpsampleOpt
+from facefix.commands.hints import load_model
 from facefix.commands.options import (AutoBatchSizeOpt, Backend, BackendOpt, Detector, DetectorOpt, DetectorWeightsOpt,
-                                      Device, DeviceOpt, MaxMegapixelsOpt, OutputDirOpt, Precision,
+                                      Device, DeviceOpt, InputsArg, MaxMegapixelsOpt, OutputDirOpt, Precision,
                                       PrecisionOpt, SeedOpt, WeightsOpt)
-from facefix.console import console, error, progress, warn
-from facefix.device import resolve_device, resolve_dtype
+from facefix.commands.progress import StepBar
+from facefix.console import console, error, info, progress, warn
 from facefix.errors import FacefixError
-from facefix.face.detect import load_detector
-from facefix.face.parse import load_parser
-from facefix.media import DEFAULT_MEGAPIXELS, expand_inputs, limit_pixels
-from facefix.memory import auto_batch_limit
-from facefix.pipeline import FaceRestorePipeline
-from facefix.runner import OutputOptions, check_report_target, exclude_outputs, restore_files, write_report
-from facefix.video import restore_video
+from facefix.limits import DEFAULT_MEGAPIXELS
+
 
 class Ext(str, Enum):
     auto = "auto"
@@ -30,7 +26,7 @@ class Ext(str, Enum):
 
 
 def restore(
-    inputs: Annotated[list[str], typer.Argument(help="Images, folders, globs or videos.", show_default=False)],
+    inputs: InputsArg,
     output: OutputDirOpt = Path("restored"),
     backend: BackendOpt = Backend("fusion"),
     weights: WeightsOpt = None,
@@ -57,11 +53,32 @@ def restore(
     variant: Annotated[str | None, typer.Option("--variant", help="Model variant (interlcm: 3step, 1step, "
                                                 "colorization, inpainting).")] = None,
     device: DeviceOpt = Device.auto,
-    precision: PrecisionOpt = Precision.fp32,
+    precision: PrecisionOpt = Precision.auto,
     batch_size: AutoBatchSizeOpt = "auto",
     max_megapixels: MaxMegapixelsOpt = DEFAULT_MEGAPIXELS,
+    # background upsampling and identity report (issue 19)
+    bg_upsampler: BgUpsamplerOpt = None,
+    bg_weights: BgWeightsOpt = None,
+    bg_tile: BgTileOpt = DEFAULT_TILE,
+    face_upsample: FaceUpsampleOpt = False,
+    report_identity: Annotated[bool, typer.Option("--report-identity", help="Add each face's identity drift "
+                                                  "(ArcFace angle, input vs restored crop) to --report.")] = False,
 ) -> None:
     """Restore every face in INPUTS and paste it back seamlessly."""
+    # torch, cv2 and the backends load here, not with `facefix --help`
+    from facefix.backends import RestoreOptions, backend_class
+    from facefix.commands.background import load_background
+    from facefix.device import resolve_device
+    from facefix.face.detect import load_detector
+    from facefix.face.parse import load_parser
+    from facefix.media import expand_inputs, limit_pixels
+    from facefix.memory import auto_batch_limit
+    from facefix.pipeline import FaceRestorePipeline
+    from facefix.precision import choose_precision
+    from facefix.quality.metrics import IdentityMetric
+    from facefix.runner import OutputOptions, check_report_target, exclude_outputs, restore_files, write_report
+    from facefix.video import restore_video
+
     # 1. Inputs, planned before anything is written: earlier outputs are not inputs.
     limit_pixels(max_megapixels)
     items, problems = expand_inputs(inputs, recursive=recursive)
@@ -84,11 +101,20 @@ def restore(
     for name in unsupported:
         warn(f"--{name.replace('_', '-')} has no effect on the {backend.value} backend")
     torch_device = resolve_device(device.value)
-    restorer = cls.load(weights, device=torch_device, dtype=resolve_dtype(precision.value), options=options)
+    chosen = choose_precision(precision.value, cls, torch_device)
+    info(chosen.describe())
+    restorer = load_model(cls, weights, device=torch_device, dtype=chosen.dtype, options=options)
+    restorer.on_step = StepBar()
     face_detector = None if aligned else load_detector(detector.value, detector_weights, torch_device)
     parser = load_parser(torch_device) if parse and not aligned else None
+    background = None if aligned else load_background(bg_upsampler, bg_weights, bg_tile, upscale=upscale,
+                                                      device=torch_device, dtype=chosen.dtype)
+    if report_identity and report is None:
+        warn("--report-identity writes into the --report file: add --report FILE")
+    identity = IdentityMetric(torch_device) if report_identity and report is not None else None
     pipeline = FaceRestorePipeline(restorer, face_detector, upscale=upscale, only_center_face=only_center_face,
-                                   batch_size=batch_size, parser=parser)
+                                   batch_size=batch_size, parser=parser, background=background,
+                                   face_upsample=face_upsample, identity=identity)
     try:
         output.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -117,7 +143,8 @@ def restore(
 
     # 4. Summary.
     if report:
-        write_report(report, reports, overwrite=overwrite, inputs={item.path.resolve() for item in items})
+        write_report(report, reports, overwrite=overwrite, inputs={item.path.resolve() for item in items},
+                     settings={"backend": backend.value, "precision": chosen.to_dict()})
     failed = sum(r.status == "failed" for r in reports) + len(problems)
     counts = {s: sum(r.status == s for r in reports) for s in ("restored", "no-face", "skipped-existing")}
     console.print(f"{counts['restored']} restored, {counts['no-face']} without faces, "

@@ -56,9 +56,9 @@ def make_mask(spec: str, index: int, size: int, source: Path) -> np.ndarray:
 
 def check_mask_spec(spec: str, has_gt: bool) -> None:
     if spec == "white" and not has_gt:
-        raise FacefixError("--masks white reads the holes from masked inputs: pass their clean faces with --gt")
+        raise FacefixError("--mask white reads the holes from masked inputs: pass their clean faces with --gt")
     if spec not in (*GENERATED_MASKS, "white") and not Path(spec).is_dir():
-        raise FacefixError(f"--masks {spec}: not center, random, white, or a folder of masks")
+        raise FacefixError(f"--mask {spec}: not center, random, white, or a folder of masks")
 
 
 def mask_samples(samples: list[Sample], spec: str, size: int, dataset: Path) -> list[np.ndarray]:

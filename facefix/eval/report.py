@@ -34,8 +34,8 @@ def check_new_file(path: Path, option: str) -> None:
 def check_score_outputs(paths: list[Path]) -> None:
     for path in paths:
         if path.suffix.lower() not in SCORE_FORMATS:
-            raise FacefixError(f"{path}: --output takes .json or .csv files")
-        check_new_file(path, "--output")
+            raise FacefixError(f"{path}: --scores takes .json or .csv files")
+        check_new_file(path, "--scores")
 
 
 def write_new_file(path: Path, data: str | bytes) -> None:

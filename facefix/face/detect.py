@@ -8,15 +8,19 @@ detector that lacks a point fills it with NaN and alignment leaves it out.
 from __future__ import annotations
 
 import importlib.util
+import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import cv2
 import numpy as np
-import torch
 
 from facefix.errors import FacefixError
+from facefix.face import DETECTORS
+
+if TYPE_CHECKING:  # torch and cv2 load with the first detector, not with `facefix --help`
+    import torch
 
 #: FaceRestoreHelper's threshold (RetinaFace's own default of 0.8 lets through many false faces)
 SCORE_THRESHOLD = 0.97
@@ -47,6 +51,8 @@ def _downscale(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     scale = min(1.0, max_side / max(image.shape[:2]))
     if scale == 1.0:
         return image, 1.0
+    import cv2
+
     size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
 
@@ -58,7 +64,9 @@ class RetinaFaceDetector:
                  max_side: int = DETECTION_MAX_SIDE):
         from facexlib.detection.retinaface import RetinaFace
 
-        self.model = RetinaFace(network_name=network, half=False, device=device)
+        with warnings.catch_warnings():  # torchvision's deprecation notes about facexlib's `pretrained=`
+            warnings.simplefilter("ignore", UserWarning)
+            self.model = RetinaFace(network_name=network, half=False, device=device)
         missing, unexpected = self.model.load_state_dict(state_dict, strict=False)
         # Old checkpoints predate BatchNorm's num_batches_tracked counter, which inference never reads.
         missing = [k for k in missing if not k.endswith("num_batches_tracked")]
@@ -68,11 +76,13 @@ class RetinaFaceDetector:
         self.model.eval()
         self.max_side = max_side
 
-    @torch.inference_mode()
     def detect(self, image: np.ndarray) -> list[DetectedFace]:
+        import torch
+
         small, scale = _downscale(image, self.max_side)
-        rows = self.model.detect_faces(small, conf_threshold=SCORE_THRESHOLD, nms_threshold=NMS_THRESHOLD,
-                                       use_origin_size=True)
+        with torch.inference_mode():
+            rows = self.model.detect_faces(small, conf_threshold=SCORE_THRESHOLD, nms_threshold=NMS_THRESHOLD,
+                                           use_origin_size=True)
         return [DetectedFace(box=row[:4] / scale, landmarks=row[5:15].reshape(5, 2) / scale, score=float(row[4]))
                 for row in rows]
 
@@ -125,14 +135,29 @@ class DlibDetector:
         return sorted(faces, key=lambda f: -f.score)
 
 
-DETECTORS = {"retinaface_resnet50": "face.retinaface-resnet50",
-             "retinaface_mobile0.25": "face.retinaface-mobile0.25",
-             "dlib": None}
+#: a key only each RetinaFace backbone has -> (its network name in facexlib, its --detector name)
+_RETINAFACE_KEYS = {"body.conv1.weight": ("resnet50", "retinaface_resnet50"),
+                    "body.stage1.0.0.weight": ("mobile0.25", "retinaface_mobile0.25")}
+
+
+def retinaface_network(state_dict: Mapping[str, object], path: Path) -> tuple[str, str]:
+    """The backbone a RetinaFace weight file was trained with, read from its keys: (network, --detector)."""
+    for key, network in _RETINAFACE_KEYS.items():
+        if key in state_dict:
+            return network
+    raise FacefixError(f"{path}: not a RetinaFace weight file (neither resnet50 nor mobilenet0.25 keys); "
+                       "use a retinaface .pth, or --detector dlib")
 
 
 def load_detector(name: str = "retinaface_resnet50", weights: str | Path | None = None,
                   device: torch.device | str = "cpu") -> FaceDetector:
-    """A detector by name; RetinaFace weights come from ``weights`` or the cache (downloaded once)."""
+    """A detector by name; RetinaFace weights come from ``weights`` or the cache (downloaded once).
+
+    A given weight file picks its own backbone (resnet50 or mobilenet0.25), whatever ``name`` says,
+    as ``--weights`` does for the restorers.
+    """
+    import torch
+
     from facefix import hub
     from facefix.errors import DownloadError
     from facefix.registry import get_checkpoint
@@ -149,5 +174,6 @@ def load_detector(name: str = "retinaface_resnet50", weights: str | Path | None 
                            "'facefix[offline]')") from None
     if not path.is_file():
         raise FacefixError(f"{path}: detector weights not found")
-    return RetinaFaceDetector(hub.load_state_dict(path), network=checkpoint.config["network"],
-                              device=torch.device(device))
+    state_dict = hub.load_state_dict(path)
+    network = retinaface_network(state_dict, path)[0] if weights else checkpoint.config["network"]
+    return RetinaFaceDetector(state_dict, network=network, device=torch.device(device))

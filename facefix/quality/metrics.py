@@ -8,31 +8,13 @@ shipped parameters on the Y channel. Network-based metrics load their weights th
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from unittest import mock
 
 import numpy as np
 import torch
 
 from facefix._compat import import_basicsr
-
-
-@dataclass(frozen=True)
-class MetricInfo:
-    name: str
-    lower_better: bool
-    needs_reference: bool
-    convention: str
-
-
-METRICS: dict[str, MetricInfo] = {
-    "psnr": MetricInfo("psnr", False, True, "uint8, all channels (basicsr calculate_psnr, crop_border 0)"),
-    "ssim": MetricInfo("ssim", False, True, "uint8, all channels (basicsr calculate_ssim, crop_border 0)"),
-    "lpips": MetricInfo("lpips", True, True, "LPIPS v0.1 with VGG-16, inputs in [-1, 1]"),
-    "niqe": MetricInfo("niqe", True, False, "basicsr calculate_niqe on Y, crop_border 0, shipped parameters"),
-    "ids": MetricInfo("ids", True, True, "ArcFace IR-SE50 embedding angle to the reference, degrees"),
-    "fid": MetricInfo("fid", True, False, "pytorch-fid InceptionV3 pool3 features, Frechet distance to a reference set"),
-}
+from facefix.quality.metric_table import METRICS, NIQE_BLOCK, MetricInfo  # noqa: F401 - re-exported
 
 
 def psnr(image: np.ndarray, reference: np.ndarray, *, y_channel: bool = False) -> float:
@@ -41,10 +23,6 @@ def psnr(image: np.ndarray, reference: np.ndarray, *, y_channel: bool = False) -
 
 def ssim(image: np.ndarray, reference: np.ndarray, *, y_channel: bool = False) -> float:
     return float(import_basicsr("metrics").calculate_ssim(image, reference, 0, test_y_channel=y_channel))
-
-
-#: NIQE scores 96 x 96 blocks and fits a covariance over them, so an image needs at least two
-NIQE_BLOCK = 96
 
 
 def niqe(image: np.ndarray) -> float:

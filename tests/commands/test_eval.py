@@ -43,7 +43,7 @@ def _faces(folder, count=4, size=64, shape=None):
 @pytest.fixture
 def brighten(monkeypatch):
     """``fusion`` replaced by a restorer that brightens 64-px faces (instant, no weights)."""
-    monkeypatch.setitem(backends.BACKENDS, "fusion", "restorers:BrightenRestorer")
+    monkeypatch.setitem(backends.BACKENDS, "fusion", backends.Backend(restorer="restorers:BrightenRestorer"))
 
 
 class _PixelIdentity:
@@ -67,11 +67,12 @@ def test_eval_on_lfw_with_synthesized_pairs(tmp_path):
     golden = torch.load(shared_path("reference", "gfpgan_clean_small.golden.pt"), weights_only=True)
     torch.save({"params_ema": golden["state_dict"]}, tmp_path / "tiny.pth")
     result = _eval("--dataset", lfw, "--synthesize", "--backend", "fusion", "--weights", tmp_path / "tiny.pth",
-                   "--limit", "20", "--output", tmp_path / "scores.json", "--results", tmp_path / "out")
+                   "--limit", "20", "--scores", tmp_path / "scores.json", "--output", tmp_path / "out")
     assert result.exit_code == 0, result.output
     scores = json.loads((tmp_path / "scores.json").read_text())
     assert len(scores["images"]) == 20
     assert set(scores["mean"]) == {"psnr", "ssim"}  # NIQE needs 96-px blocks; this network makes 64-px faces
+    assert "NIQE needs images of at least 2 x 96 px: 0 of 20 scored" in result.output  # noted, as it is a default
     assert all(img["niqe"] is None for img in scores["images"].values())
     assert 0 < scores["mean"]["ssim"] < 1 and scores["mean"]["psnr"] > 0
     assert len(list((tmp_path / "out").rglob("*.png"))) == 20
@@ -84,8 +85,8 @@ def test_reference_metrics_without_ground_truth_are_refused(tmp_path, brighten):
 
 def test_csv_and_json_hold_the_same_scores_and_the_sheet_ranks_them(tmp_path, brighten):
     faces = _faces(tmp_path / "faces", count=5)
-    result = _eval("--dataset", faces, "--synthesize", "--metrics", "psnr,ssim", "--output", tmp_path / "s.csv",
-                   "--output", tmp_path / "s.json", "--sheet", tmp_path / "sheet.png", "--sheet-count", "2")
+    result = _eval("--dataset", faces, "--synthesize", "--metrics", "psnr,ssim", "--scores", tmp_path / "s.csv",
+                   "--scores", tmp_path / "s.json", "--sheet", tmp_path / "sheet.png", "--sheet-count", "2")
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader((tmp_path / "s.csv").open()))
     scores = json.loads((tmp_path / "s.json").read_text())
@@ -101,18 +102,34 @@ def test_csv_and_json_hold_the_same_scores_and_the_sheet_ranks_them(tmp_path, br
 def test_existing_outputs_are_refused_before_any_work(tmp_path, brighten):
     faces = _faces(tmp_path / "faces")
     (tmp_path / "s.json").write_text("mine")
-    result = _eval("--dataset", faces, "--synthesize", "--output", tmp_path / "s.json")
+    result = _eval("--dataset", faces, "--synthesize", "--scores", tmp_path / "s.json")
     assert result.exit_code == 1 and "already exists" in result.output and "s.json" in result.output
     assert (tmp_path / "s.json").read_text() == "mine"
-    bad = _eval("--dataset", faces, "--synthesize", "--output", tmp_path / "s.txt")
+    bad = _eval("--dataset", faces, "--synthesize", "--scores", tmp_path / "s.txt")
     assert bad.exit_code == 1 and "takes .json or .csv" in bad.output
+
+
+def test_old_option_names_still_work_for_one_release(tmp_path, brighten):
+    faces = _faces(tmp_path / "faces")
+    (tmp_path / "s.json").write_text("mine")
+    # --output FILE.json was the score file: still read as --scores (refused here, as it exists)
+    old_scores = _eval("--dataset", faces, "--synthesize", "--output", tmp_path / "s.json")
+    assert old_scores.exit_code == 1 and "already exists" in old_scores.output and "--scores" in old_scores.output
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "face0.png").write_text("mine")
+    old_results = _eval("--dataset", faces, "--synthesize", "--results", tmp_path / "out")
+    assert old_results.exit_code == 1 and "--results is now --output" in old_results.output
+    assert "face0.png" in old_results.output and "already exists" in old_results.output
+    help_text = runner.invoke(app, ["eval", "--help"], env={"COLUMNS": "220"}).output
+    assert "--scores" in help_text and "--results" not in help_text and "--masks" not in help_text
 
 
 def test_paper_numbers_are_shown_beside_ours(tmp_path, brighten):
     faces = _faces(tmp_path / "faces", size=192)
     result = _eval("--dataset", faces, "--paper-set", "lfw-test", "--metrics", "niqe",
-                   "--output", tmp_path / "s.json")
-    assert result.exit_code == 0, result.output
+                   "--scores", tmp_path / "s.json")
+    # the table and the file are written; NIQE itself scores nothing on the 64-px faces of this restorer
+    assert result.exit_code == 1 and "NIQE needs images of at least 2 x 96 px: 0 of 4 scored" in result.output
     assert "3.754" in result.output and "seed 000" in result.output  # fusion paper, Table 1, LFW-Test NIQE
     paper = json.loads((tmp_path / "s.json").read_text())["paper"]
     assert {"method": "fusion (paper)", "source": "seed 000 (fusion) Table 1", "metric": "niqe",
@@ -145,7 +162,7 @@ def test_fid_against_a_reference_folder_is_cached(tmp_path, brighten, colour_fea
     assert refused.exit_code == 1 and "--fid-ref DIR" in refused.output
     for run in ("a", "b"):
         result = _eval("--dataset", faces, "--metrics", "fid", "--fid-ref", reference,
-                       "--output", tmp_path / f"{run}.json")
+                       "--scores", tmp_path / f"{run}.json")
         assert result.exit_code == 0, result.output
     first, second = (json.loads((tmp_path / f"{r}.json").read_text()) for r in "ab")
     assert first["mean"]["fid"] == second["mean"]["fid"] > 0
@@ -158,7 +175,7 @@ def test_a_cached_published_set_gets_its_paper_numbers_by_name(tmp_path, brighte
 
     _faces(dataset_dir("webphoto-test"), size=192)  # as if unpacked by hand where the error message said
     result = _eval("--dataset", "webphoto-test", "--metrics", "niqe")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1 and "0 of 4 scored" in result.output  # 64-px faces: no NIQE, papers' numbers
     assert "4.019" in result.output and "87.47" in result.output  # seed 000 (fusion) and seed 004 (GFPGAN row)
 
 
@@ -178,8 +195,8 @@ def test_whole_photos_are_detected_restored_and_scored_as_whole_images(tmp_path,
 
     monkeypatch.setattr(detect, "load_detector", lambda *a, **k: _CentreFaceDetector())
     photos = _faces(tmp_path / "photos", count=2, shape=(200, 240))
-    result = _eval("--dataset", photos, "--metrics", "niqe,ids", "--output", tmp_path / "s.json",
-                   "--results", tmp_path / "out")
+    result = _eval("--dataset", photos, "--metrics", "niqe,ids", "--scores", tmp_path / "s.json",
+                   "--output", tmp_path / "out")
     assert result.exit_code == 0, result.output
     assert "taken as whole photos" in result.output and "2 faces found" in result.output
     scores = json.loads((tmp_path / "s.json").read_text())
@@ -190,7 +207,7 @@ def test_whole_photos_are_detected_restored_and_scored_as_whole_images(tmp_path,
         assert after.shape == before.shape
         assert np.array_equal(after[:5, :5], before[:5, :5])  # far from the face: untouched
         assert after[100, 120].mean() > before[100, 120].mean() + 20  # the face got pasted back brighter
-    paired = _eval("--dataset", photos, "--synthesize", "--metrics", "psnr,ids", "--output", tmp_path / "p.json")
+    paired = _eval("--dataset", photos, "--synthesize", "--metrics", "psnr,ids", "--scores", tmp_path / "p.json")
     assert paired.exit_code == 0, paired.output
     for values in json.loads((tmp_path / "p.json").read_text())["images"].values():
         assert 0 < values["psnr"] < 40 and values["ids"] > 0  # whole degraded photo, its face against the clean one
@@ -204,7 +221,7 @@ def test_real_photos_with_retinaface(tmp_path, brighten):
         (photos / name).write_bytes(source.read_bytes())
     weights = shared_path("data", "weights", "detection_mobilenet0.25_Final.pth")
     result = _eval("--dataset", photos, "--unaligned", "--metrics", "niqe", "--detector", "retinaface_mobile0.25",
-                   "--detector-weights", weights, "--output", tmp_path / "s.json")
+                   "--detector-weights", weights, "--scores", tmp_path / "s.json")
     assert result.exit_code == 0, result.output
     assert "faces found in 2 photos" in result.output and "0 faces found" not in result.output
     assert all(v["niqe"] > 0 for v in json.loads((tmp_path / "s.json").read_text())["images"].values())
@@ -221,8 +238,8 @@ def _inpaint_eval(faces, weights, *args):
 
 def test_inpainting_clean_faces_with_centre_masks(tmp_path, tiny_ddpm):
     faces = _faces(tmp_path / "faces", count=3)
-    result = _inpaint_eval(faces, tiny_ddpm, "--masks", "center", "--paper-set", "celeba-hq-test",
-                           "--output", tmp_path / "s.json", "--results", tmp_path / "out")
+    result = _inpaint_eval(faces, tiny_ddpm, "--mask", "center", "--paper-set", "celeba-hq-test",
+                           "--scores", tmp_path / "s.json", "--output", tmp_path / "out")
     assert result.exit_code == 0, result.output
     assert "24.93" in result.output and "0.882" in result.output  # seed 001 Table 2 (centre mask)
     scores = json.loads((tmp_path / "s.json").read_text())
@@ -237,7 +254,7 @@ def test_inpainting_clean_faces_with_centre_masks(tmp_path, tiny_ddpm):
 
 def test_inpainting_random_masks_are_the_seeded_ones(tmp_path, tiny_ddpm):
     faces = _faces(tmp_path / "faces", count=2)
-    result = _inpaint_eval(faces, tiny_ddpm, "--masks", "random", "--results", tmp_path / "out")
+    result = _inpaint_eval(faces, tiny_ddpm, "--mask", "random", "--output", tmp_path / "out")
     assert result.exit_code == 0, result.output
     for index, name in enumerate(sorted(p.name for p in faces.iterdir())):
         hole = make_mask("random", index, 64, faces / name).astype(bool)
@@ -255,8 +272,8 @@ def test_inpainting_pairs_take_the_holes_from_white_pixels(tmp_path, tiny_ddpm):
         image = cv2.imread(str(path))
         image[hole] = 255
         cv2.imwrite(str(masked / path.name), image)
-    result = _inpaint_eval(masked, tiny_ddpm, "--gt", clean, "--masks", "white", "--output", tmp_path / "s.json",
-                           "--results", tmp_path / "out")
+    result = _inpaint_eval(masked, tiny_ddpm, "--gt", clean, "--mask", "white", "--scores", tmp_path / "s.json",
+                           "--output", tmp_path / "out")
     assert result.exit_code == 0, result.output
     scores = json.loads((tmp_path / "s.json").read_text())["images"]
     for path in clean.iterdir():
@@ -268,7 +285,7 @@ def test_inpainting_pairs_take_the_holes_from_white_pixels(tmp_path, tiny_ddpm):
 
 def test_inpainting_pairs_need_masks_that_exist(tmp_path, tiny_ddpm):
     faces = _faces(tmp_path / "faces", count=1)
-    result = _inpaint_eval(faces, tiny_ddpm, "--masks", "white")
+    result = _inpaint_eval(faces, tiny_ddpm, "--mask", "white")
     assert result.exit_code == 1 and "--gt" in result.output
-    missing = _inpaint_eval(faces, tiny_ddpm, "--masks", str(tmp_path / "nope"))
+    missing = _inpaint_eval(faces, tiny_ddpm, "--mask", str(tmp_path / "nope"))
     assert missing.exit_code == 1 and "not center, random, white, or a folder" in missing.output

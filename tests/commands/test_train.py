@@ -15,6 +15,7 @@ from facefix.cli import app
 from facefix.face.align import ffhq_template
 from facefix.face.detect import DetectedFace
 from facefix.pipeline import from_tensor, to_tensor
+from facefix.backends import recipe_class
 from facefix.train.export import rebuild_recipe
 
 runner = CliRunner()
@@ -33,9 +34,10 @@ def test_train_export_and_restore_with_the_trained_weights(tmp_path):
     for i in range(8):
         cv2.imwrite(str(faces / f"{i}.png"), cv2.GaussianBlur(rng.integers(0, 255, (80, 80, 3), np.uint8), (9, 9), 3))
     run = tmp_path / "run"
-    result = runner.invoke(app, ["train", "--method", "fusion", "--data", str(faces), "--out", str(run),
-                                 "--preset", "tiny", "--max-steps", "3", "--device", "cpu"])
+    result = runner.invoke(app, ["train", "--method", "fusion", "--data", str(faces), "--output", str(run),
+                                 "--preset", "tiny", "--max-steps", "3", "--device", "cpu", "--precision", "fp32"])
     assert result.exit_code == 0, result.output
+    assert json.loads((run / "config.json").read_text())["mixed_precision"] == "no"
     assert (run / "config.json").exists() and (run / "checkpoints" / "step_0000003" / "state.pt").exists()
 
     weights = tmp_path / "trained.safetensors"
@@ -45,6 +47,8 @@ def test_train_export_and_restore_with_the_trained_weights(tmp_path):
     result = runner.invoke(app, ["train", "export", str(faces), "-o", str(tmp_path / "other.safetensors")])
     assert result.exit_code == 1 and f"{faces}: no checkpoint found" in result.output
     assert len(result.output.strip().splitlines()) == 1
+    result = runner.invoke(app, ["train", "export", str(run), "-o", str(tmp_path)])  # a folder: RUN-NAME.safetensors
+    assert result.exit_code == 0 and (tmp_path / "run.safetensors").is_file()
 
     face = cv2.resize(cv2.imread(str(faces / "0.png")), (64, 64), interpolation=cv2.INTER_AREA)
     cv2.imwrite(str(tmp_path / "face.png"), face)
@@ -53,15 +57,17 @@ def test_train_export_and_restore_with_the_trained_weights(tmp_path):
     assert result.exit_code == 0, result.output
     restored = cv2.imread(str(tmp_path / "out" / "face.png"))
     # what validation would have shown for this face, up to the 8-bit rounding of the written file
-    recipe = rebuild_recipe(run / "checkpoints" / "step_0000003" / "ema.safetensors")
+    recipe = rebuild_recipe(run / "checkpoints" / "step_0000003" / "ema.safetensors", recipe_class)
     expected = recipe.validation_restorer(recipe.generator)(to_tensor([face], 255, torch.device("cpu")))
     assert np.abs(restored.astype(np.float32) - from_tensor(expected, 255)[0]).max() <= 0.5 + 1e-3
 
 
 def test_unknown_config_key_is_rejected(tmp_path):
-    result = runner.invoke(app, ["train", "--method", "fusion", "--data", str(tmp_path), "--out", str(tmp_path / "r"),
+    # -m and --out are the old spellings of --method and --output, kept for one release
+    result = runner.invoke(app, ["train", "-m", "fusion", "--data", str(tmp_path), "--out", str(tmp_path / "r"),
                                  "--set", "learning_rate=1"])
     assert result.exit_code == 1 and "unknown config key(s) learning_rate" in result.output
+    assert "--out is now --output" in result.output and "-m is now --method" in result.output
 
 
 class _CornerFaceDetector:

@@ -50,3 +50,31 @@ def test_dlib_detector_finds_an_aligned_face_with_eyes_in_template_order():
     assert abs(left_eye[0] - 193) < 20 and abs(right_eye[0] - 319) < 20
     assert abs(left_eye[1] - 240) < 20 and nose[1] > left_eye[1]
     assert np.isnan(faces[0].landmarks[3:]).all()
+
+
+def _random_retinaface_file(tmp_path, network: str):
+    import warnings
+
+    from facexlib.detection.retinaface import RetinaFace
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = RetinaFace(network_name=network, half=False, device=torch.device("cpu"))
+    path = tmp_path / f"{network}.pth"
+    torch.save(model.state_dict(), path)
+    return path
+
+
+def test_detector_weights_pick_their_backbone_from_their_keys(tmp_path, recwarn):
+    path = _random_retinaface_file(tmp_path, "mobile0.25")
+    detector = load_detector("retinaface_resnet50", weights=path)  # the default --detector, a mobilenet file
+    assert "body.stage1.0.0.weight" in detector.model.state_dict()
+    assert detector.detect(np.zeros((64, 64, 3), np.uint8)) is not None
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)]  # torchvision's notes are kept quiet
+
+
+def test_weights_of_no_retinaface_backbone_are_named_as_such(tmp_path):
+    path = tmp_path / "other.pth"
+    torch.save({"conv.weight": torch.zeros(1)}, path)
+    with pytest.raises(FacefixError, match="other.pth: not a RetinaFace weight file.*--detector dlib"):
+        load_detector("retinaface_resnet50", weights=path)
