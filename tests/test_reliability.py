@@ -72,7 +72,7 @@ def _items(*paths: Path) -> list[InputFile]:
 
 @pytest.fixture(autouse=True)
 def _test_backend(monkeypatch):
-    monkeypatch.setitem(backends.BACKENDS, "fusion", "restorers:BrightenRestorer")
+    monkeypatch.setitem(backends.BACKENDS, "fusion", backends.Backend(restorer="restorers:BrightenRestorer"))
     monkeypatch.setattr(media, "pixel_limit", media.DEFAULT_MEGAPIXELS * 1_000_000)
 
 
