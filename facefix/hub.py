@@ -22,9 +22,7 @@ import hashlib
 import json
 import os
 import re
-import socket
-import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
@@ -35,6 +33,7 @@ import requests
 from facefix import files
 from facefix.console import console, progress
 from facefix.errors import CheckpointError, DownloadError, OfflineError
+from facefix.locks import exclusive
 from facefix.registry import Checkpoint, default_checkpoint, get_checkpoint, is_checkpoint_id
 
 if TYPE_CHECKING:  # torch loads with the first checkpoint, not with `facefix --help` or `models list`
@@ -45,7 +44,6 @@ WRAPPER_KEYS = ("params_ema", "params", "g_ema", "state_dict", "model", "net")
 _CHUNK = 1 << 20
 # small enough that a broken transfer keeps almost everything it received
 _DOWNLOAD_CHUNK = 1 << 16
-_LOCK_STALE_SECONDS = 600
 
 
 def cache_dir() -> Path:
@@ -99,88 +97,6 @@ def verify(checkpoint: Checkpoint) -> bool | None:
     if not path.exists() or expected is None:
         return None
     return sha256_of(path) == expected
-
-
-def _lock_owner(lock: Path) -> tuple[int, str] | None:
-    """(pid, host) written in a lock file, or ``None`` if it cannot be read (yet)."""
-    with contextlib.suppress(OSError, ValueError):
-        pid, host = lock.read_text().split(maxsplit=1)
-        return int(pid), host.strip()
-    return None
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
-def _abandoned(lock: Path) -> tuple[bool, tuple[int, str] | None]:
-    """Whether the lock's process died (same host: checked at once) or the lock is older than any real
-    download; and the owner that was judged."""
-    try:
-        age = time.time() - lock.stat().st_mtime
-    except FileNotFoundError:
-        return False, None
-    owner = _lock_owner(lock)
-    if owner is None:  # unreadable: not written by this version (locks appear with their content)
-        return age > _LOCK_STALE_SECONDS, None
-    pid, host = owner
-    if host == socket.gethostname():
-        return not _process_alive(pid), owner
-    return age > _LOCK_STALE_SECONDS, owner
-
-
-def _take_over(lock: Path, judged: tuple[int, str] | None) -> None:
-    """Remove an abandoned lock, but only the one judged: two waiting processes may judge it at once,
-    and the second must not remove the lock the first has just taken."""
-    grabbed = files.temp_path(lock)
-    try:
-        os.rename(lock, grabbed)  # atomic: of several takers, one gets this file
-    except FileNotFoundError:
-        return
-    if _lock_owner(grabbed) != judged:  # a live lock taken meanwhile: give it back
-        with contextlib.suppress(OSError):
-            os.link(grabbed, lock)
-    grabbed.unlink(missing_ok=True)
-
-
-def _try_lock(lock: Path) -> bool:
-    """Create ``lock`` holding "PID HOST", atomically with its content (never seen empty)."""
-    tmp = files.temp_path(lock)
-    tmp.write_text(f"{os.getpid()} {socket.gethostname()}")
-    try:
-        os.link(tmp, lock)
-        return True
-    except FileExistsError:
-        return False
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-@contextlib.contextmanager
-def _exclusive(lock: Path, label: str = "") -> Iterator[None]:
-    """Hold ``lock`` so only one process downloads a file; a dead process's lock is taken over at once."""
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    told = False
-    while not _try_lock(lock):
-        abandoned, owner = _abandoned(lock)
-        if abandoned:
-            _take_over(lock, owner)
-            continue
-        if not told and owner:
-            console.print(f"waiting: process {owner[0]} on {owner[1]} is downloading {label or lock.stem}")
-            told = True
-        time.sleep(0.1)
-    try:
-        yield
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            lock.unlink()
 
 
 def _download_to(url: str, part: Path, total_hint: int | None, label: str) -> None:
@@ -335,7 +251,7 @@ def fetch(checkpoint: Checkpoint | str) -> Path:
     if problem:
         console.print(f"[yellow]warning:[/] {path}: {problem}; deleted, downloading it again")
     part = path.with_name(path.name + ".part")
-    with _exclusive(path.with_name(path.name + ".lock"), checkpoint.id):
+    with exclusive(path.with_name(path.name + ".lock"), checkpoint.id):
         if path.exists():  # another process finished it while we waited
             return path
         failures = []

@@ -12,7 +12,7 @@ import pytest
 import torch
 from helpers.http_server import FileServer
 
-from facefix import hub
+from facefix import hub, locks
 from facefix.errors import CheckpointError, DownloadError, OfflineError
 from facefix.registry import Checkpoint
 
@@ -332,8 +332,8 @@ def test_a_late_taker_never_removes_the_lock_another_process_just_took(tmp_path)
     lock = tmp_path / "w.pth.lock"
     dead = (999_999_999, socket.gethostname())
     lock.write_text(f"{dead[0]} {dead[1]}")
-    hub._take_over(lock, dead)  # the first waiting process removes the dead lock...
-    assert not lock.exists() and hub._try_lock(lock)  # ...and takes its own
-    hub._take_over(lock, dead)  # the second one acts on its stale judgement
+    locks.take_over(lock, dead)  # the first waiting process removes the dead lock...
+    assert not lock.exists() and locks.try_lock(lock)  # ...and takes its own
+    locks.take_over(lock, dead)  # the second one acts on its stale judgement
     assert lock.read_text() == f"{os.getpid()} {socket.gethostname()}"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w.pth.lock"]
