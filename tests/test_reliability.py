@@ -130,6 +130,7 @@ def _run_into(folder: str, out: str, compare: bool) -> list[str]:
     return [r.status for r in restore_files(items, _pipeline(), options, images_per_batch=2)]
 
 
+@pytest.mark.slow  # two fresh interpreters importing torch: about 30 s on 2 cores
 def test_two_processes_into_one_folder_write_each_output_once_and_whole(tmp_path):
     for i in range(16):
         _png(tmp_path / "in" / f"{i:02d}.png", value=10 * i, size=96)
