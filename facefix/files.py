@@ -81,7 +81,7 @@ def _cannot_write(target: Path, exc: OSError) -> FacefixError:
 
 def _refuse_inputs(target: Path, protected: Collection[Path]) -> None:
     if protected and target.resolve() in protected:
-        raise InputError(target, "is an input of this run; it is never replaced (choose another name)")
+        raise InputError(target, "is an input or an output of this run, never replaced (choose another name)")
 
 
 def publish(tmp: Path, target: Path, *, overwrite: bool = False, protected: Collection[Path] = ()) -> Path:

@@ -21,9 +21,8 @@ import contextlib
 import hashlib
 import json
 import os
-import socket
-import time
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
@@ -34,6 +33,7 @@ import requests
 from facefix import files
 from facefix.console import console, progress
 from facefix.errors import CheckpointError, DownloadError, OfflineError
+from facefix.locks import exclusive
 from facefix.registry import Checkpoint, default_checkpoint, get_checkpoint, is_checkpoint_id
 
 if TYPE_CHECKING:  # torch loads with the first checkpoint, not with `facefix --help` or `models list`
@@ -44,7 +44,6 @@ WRAPPER_KEYS = ("params_ema", "params", "g_ema", "state_dict", "model", "net")
 _CHUNK = 1 << 20
 # small enough that a broken transfer keeps almost everything it received
 _DOWNLOAD_CHUNK = 1 << 16
-_LOCK_STALE_SECONDS = 600
 
 
 def cache_dir() -> Path:
@@ -98,66 +97,6 @@ def verify(checkpoint: Checkpoint) -> bool | None:
     if not path.exists() or expected is None:
         return None
     return sha256_of(path) == expected
-
-
-def _lock_owner(lock: Path) -> tuple[int, str] | None:
-    """(pid, host) written in a lock file, or ``None`` if it cannot be read (yet)."""
-    with contextlib.suppress(OSError, ValueError):
-        pid, host = lock.read_text().split(maxsplit=1)
-        return int(pid), host.strip()
-    return None
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
-def _abandoned(lock: Path) -> bool:
-    """The lock's process died (same host: checked at once) or it is older than any real download."""
-    try:
-        age = time.time() - lock.stat().st_mtime
-    except FileNotFoundError:
-        return False
-    owner = _lock_owner(lock)
-    if owner is None:  # created but never written: its process died between the two steps
-        return age > 5
-    pid, host = owner
-    if host == socket.gethostname():
-        return not _process_alive(pid)
-    return age > _LOCK_STALE_SECONDS
-
-
-@contextlib.contextmanager
-def _exclusive(lock: Path, label: str = "") -> Iterator[None]:
-    """Hold ``lock`` (created with O_EXCL, holding "PID HOST") so only one process downloads a file."""
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    told = False
-    while True:
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            break
-        except FileExistsError:
-            if _abandoned(lock):
-                with contextlib.suppress(FileNotFoundError):
-                    lock.unlink()
-                continue
-            if not told and (owner := _lock_owner(lock)):
-                console.print(f"waiting: process {owner[0]} on {owner[1]} is downloading {label or lock.stem}")
-                told = True
-            time.sleep(0.1)
-    try:
-        os.write(fd, f"{os.getpid()} {socket.gethostname()}".encode())
-        os.close(fd)
-        yield
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            lock.unlink()
 
 
 def _download_to(url: str, part: Path, total_hint: int | None, label: str) -> None:
@@ -241,6 +180,25 @@ def format_problem(path: Path, *, name: str | None = None) -> str | None:
     return None
 
 
+_TORCH_HUB_PREFIX = re.compile(r"-([0-9a-f]{8,})\.[a-z]+$")
+
+
+def _published_prefix(checkpoint: Checkpoint) -> str | None:
+    """PyTorch's own downloads carry the start of their sha256 in the name (``vgg16-397923af.pth``)."""
+    for url in checkpoint.urls:
+        if urlparse(url).hostname == "download.pytorch.org" and (match := _TORCH_HUB_PREFIX.search(url)):
+            return match.group(1)
+    return None
+
+
+def _unpinned_problem(checkpoint: Checkpoint, path: Path, actual: str, name: str) -> str | None:
+    """Checks for a file whose full hash nobody publishes: the hash prefix in its name, then its format."""
+    prefix = _published_prefix(checkpoint)
+    if prefix and not actual.startswith(prefix):
+        return f"sha256 {actual} does not start with {prefix}, the prefix its name publishes"
+    return format_problem(path, name=name)
+
+
 def _verified(checkpoint: Checkpoint, path: Path) -> str | None:
     """Check a cached file (quickly, when its stamp matches); the problem, or ``None`` if it is good.
     A file without any known hash (placed by hand) has its format checked and its hash recorded."""
@@ -254,7 +212,7 @@ def _verified(checkpoint: Checkpoint, path: Path) -> str | None:
         return (f"truncated ({size} of {checkpoint.size} bytes)" if truncated
                 else f"corrupt (sha256 {actual}, expected {expected})")
     if expected is None:
-        problem = format_problem(path)
+        problem = _unpinned_problem(checkpoint, path, actual, path.name)
         if problem:
             return problem
         files.write_bytes(_recorded_hash_path(path), actual + "\n", overwrite=True)
@@ -293,7 +251,7 @@ def fetch(checkpoint: Checkpoint | str) -> Path:
     if problem:
         console.print(f"[yellow]warning:[/] {path}: {problem}; deleted, downloading it again")
     part = path.with_name(path.name + ".part")
-    with _exclusive(path.with_name(path.name + ".lock"), checkpoint.id):
+    with exclusive(path.with_name(path.name + ".lock"), checkpoint.id):
         if path.exists():  # another process finished it while we waited
             return path
         failures = []
@@ -311,7 +269,7 @@ def fetch(checkpoint: Checkpoint | str) -> Path:
                 part.unlink()
                 raise DownloadError(f"{url}: sha256 mismatch (expected {expected}, got {actual}); file discarded")
             if not expected:
-                problem = format_problem(part, name=path.name)
+                problem = _unpinned_problem(checkpoint, part, actual, path.name)
                 if problem:
                     part.unlink()
                     raise DownloadError(f"{url}: {problem}; file discarded")

@@ -273,7 +273,10 @@ def restore_files(items: list[InputFile], pipeline: FaceRestorePipeline, options
         if not loaded:
             return
         started = time.perf_counter()
-        groups = restore_group(loaded, prepared)
+        if prepared is None and not options.aligned:  # detection failed for the batch: each file alone
+            groups = [part for entry in loaded for part in restore_group([entry], None)]
+        else:
+            groups = restore_group(loaded, prepared)
         seconds = (time.perf_counter() - started) / len(loaded)
         for group, results in groups:
             writer.submit(write, group, results, seconds)
@@ -339,4 +342,6 @@ def write_report(path: Path, reports: list[FileReport], *, overwrite: bool = Fal
     payload = {**({"settings": settings} if settings else {}), "files": [report.__dict__ for report in reports],
                "summary": {status: sum(r.status == status for r in reports)
                            for status in ("restored", "no-face", "skipped-existing", "failed")}}
-    return write_bytes(path, json.dumps(payload, indent=2), overwrite=overwrite, protected=inputs)
+    # neither an input nor an image this run made is replaced by the report, even with --overwrite
+    made = {Path(report.output).resolve() for report in reports if report.output}
+    return write_bytes(path, json.dumps(payload, indent=2), overwrite=overwrite, protected=set(inputs) | made)

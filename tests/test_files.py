@@ -33,7 +33,7 @@ def test_an_existing_file_is_replaced_only_with_overwrite(tmp_path):
 def test_an_input_is_never_replaced_even_with_overwrite(tmp_path):
     photo = tmp_path / "x.jpg"
     photo.write_bytes(b"photo")
-    with pytest.raises(InputError, match="is an input of this run"):
+    with pytest.raises(InputError, match="is an input or an output of this run"):
         files.write_bytes(photo, b"report", overwrite=True, protected={photo.resolve()})
     assert photo.read_bytes() == b"photo"
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 from helpers.http_server import FileServer
 
-from facefix import hub
+from facefix import hub, locks
 from facefix.errors import CheckpointError, DownloadError, OfflineError
 from facefix.registry import Checkpoint
 
@@ -314,3 +314,26 @@ def test_the_lock_of_a_live_process_is_waited_for(served, monkeypatch):
     lock.write_text(f"{os.getpid()} {socket.gethostname()}")  # alive: this very process
     threading.Timer(0.5, lock.unlink).start()
     assert hub.fetch(checkpoint).read_bytes() == payload
+
+
+def test_a_pytorch_download_must_match_the_hash_prefix_in_its_name(mirror):
+    folder, _ = mirror
+    torch.save({"w": torch.zeros(3)}, folder / "vgg-deadbeef.pth")  # a real checkpoint, but not the named one
+    checkpoint = Checkpoint(id="test.vgg", urls=("https://download.pytorch.org/models/vgg-deadbeef.pth",),
+                            filename="vgg-deadbeef.pth", license="test")
+    with pytest.raises(DownloadError, match="does not start with deadbeef"):
+        hub.fetch(checkpoint)
+    assert hub.expected_sha256(checkpoint) is None
+
+
+def test_a_late_taker_never_removes_the_lock_another_process_just_took(tmp_path):
+    import socket
+
+    lock = tmp_path / "w.pth.lock"
+    dead = (999_999_999, socket.gethostname())
+    lock.write_text(f"{dead[0]} {dead[1]}")
+    locks.take_over(lock, dead)  # the first waiting process removes the dead lock...
+    assert not lock.exists() and locks.try_lock(lock)  # ...and takes its own
+    locks.take_over(lock, dead)  # the second one acts on its stale judgement
+    assert lock.read_text() == f"{os.getpid()} {socket.gethostname()}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.pth.lock"]

@@ -104,6 +104,15 @@ def test_report_onto_an_existing_file_needs_overwrite(tmp_path):
     assert '"restored": 1' in notes.read_text()
 
 
+def test_report_onto_an_output_of_the_run_keeps_the_output(tmp_path):
+    photo = _png(tmp_path / "in" / "x.png")
+    out = tmp_path / "out"
+    result = _cli(str(photo), "--aligned", "-o", str(out), "--report", str(out / "x.png"), "--overwrite")
+    assert result.exit_code == 1 and "an output of this run, never replaced" in result.output, result.output
+    with Image.open(out / "x.png") as image:
+        image.load()  # still the restored picture, not JSON
+
+
 # 2. runs into one folder: an output that appears meanwhile is kept, never a corrupt file
 
 def test_an_output_written_by_another_run_meanwhile_is_kept(tmp_path, monkeypatch):
@@ -130,6 +139,7 @@ def _run_into(folder: str, out: str, compare: bool) -> list[str]:
     return [r.status for r in restore_files(items, _pipeline(), options, images_per_batch=2)]
 
 
+@pytest.mark.slow  # two fresh interpreters importing torch: about 30 s on 2 cores
 def test_two_processes_into_one_folder_write_each_output_once_and_whole(tmp_path):
     for i in range(16):
         _png(tmp_path / "in" / f"{i:02d}.png", value=10 * i, size=96)
