@@ -85,20 +85,67 @@ def _write_extras(result: RestoredPicture, source: Picture, target: Path, option
 
 
 @dataclass
-class _ImageBatch:
+class ImageBatch:
     """Images restored together: (index into the reports, output path) of each."""
 
     entries: list[tuple[int, Path]]
 
 
 @dataclass
-class _VideoJob:
+class VideoJob:
     index: int
     item: InputFile
     target: Path
 
 
-def _read_and_prepare(batch: _ImageBatch, items: list[InputFile], pipeline: FaceRestorePipeline,
+@dataclass
+class Plan:
+    """What each input needs: files settled while planning (skipped, or failed: ``settled``, in order)
+    already have their final report; the others wait in ``jobs``, images grouped into batches."""
+
+    reports: list[FileReport]
+    jobs: list[ImageBatch | VideoJob]
+    settled: list[int]
+
+
+def plan_files(items: list[InputFile], options: OutputOptions, *, images_per_batch: int,
+               videos: bool = True) -> Plan:
+    """Map each input to its output: refuse outputs that would overwrite an input or another output,
+    skip existing outputs (unless ``--overwrite``), and group the remaining images into batches.
+
+    Every engine plans with this, so they all write the same files to the same places."""
+    inputs = {item.path.resolve() for item in items}
+    claimed: dict[Path, Path] = {}
+    plan = Plan([FileReport(input=str(item.path)) for item in items], [], [])
+
+    def settle(index: int, status: str, *, output: Path | None = None, error: str | None = None) -> None:
+        report = plan.reports[index]
+        report.status, report.output, report.error = status, output and str(output), error
+        plan.settled.append(index)
+
+    for index, item in enumerate(items):
+        try:
+            target = output_path(item, options)
+            _check_destination(item, target, inputs, claimed)
+        except FacefixError as exc:
+            settle(index, "failed", error=str(exc))
+            continue
+        if target.exists() and not options.overwrite:
+            settle(index, "skipped-existing", output=target)
+        elif is_video(item.path):
+            if videos:
+                plan.jobs.append(VideoJob(index, item, target))
+            else:
+                settle(index, "failed", error=str(InputError(item.path, "videos are not supported by this command")))
+        else:
+            jobs = plan.jobs
+            if not jobs or not isinstance(jobs[-1], ImageBatch) or len(jobs[-1].entries) >= images_per_batch:
+                jobs.append(ImageBatch([]))
+            jobs[-1].entries.append((index, target))
+    return plan
+
+
+def _read_and_prepare(batch: ImageBatch, items: list[InputFile], pipeline: FaceRestorePipeline,
                       aligned: bool) -> tuple[list[tuple[int, Path, Picture]], dict[int, str], PreparedBatch | None]:
     """Decode a batch and detect its faces (runs on the look-ahead thread); unreadable files are
     returned as errors so that they fail alone."""
@@ -128,9 +175,9 @@ def restore_files(items: list[InputFile], pipeline: FaceRestorePipeline, options
     second thread already decodes the next batch and detects its faces, and a third encodes and
     writes the previous one. Every output is written (or has failed) when this returns.
     """
-    inputs = {item.path.resolve() for item in items}
-    claimed: dict[Path, Path] = {}
-    reports = [FileReport(input=str(item.path)) for item in items]
+    # 1. Decide what each input needs, in order: skipped and misdirected files are settled here.
+    plan = plan_files(items, options, images_per_batch=images_per_batch, videos=video_handler is not None)
+    reports, jobs = plan.reports, plan.jobs
     one_at_a_time = threading.Lock()
 
     def done(index: int, faces: int = 0) -> None:
@@ -143,27 +190,8 @@ def restore_files(items: list[InputFile], pipeline: FaceRestorePipeline, options
         reports[index].status, reports[index].error = "failed", message
         done(index)
 
-    # 1. Decide what each input needs, in order: skipped and misdirected files are settled here.
-    jobs: list[_ImageBatch | _VideoJob] = []
-    for index, item in enumerate(items):
-        try:
-            target = output_path(item, options)
-            _check_destination(item, target, inputs, claimed)
-        except FacefixError as exc:
-            fail(index, str(exc))
-            continue
-        if target.exists() and not options.overwrite:
-            reports[index].status, reports[index].output = "skipped-existing", str(target)
-            done(index)
-        elif is_video(item.path):
-            if video_handler is None:
-                fail(index, str(InputError(item.path, "videos are not supported by this command")))
-            else:
-                jobs.append(_VideoJob(index, item, target))
-        else:
-            if not jobs or not isinstance(jobs[-1], _ImageBatch) or len(jobs[-1].entries) >= images_per_batch:
-                jobs.append(_ImageBatch([]))
-            jobs[-1].entries.append((index, target))
+    for index in plan.settled:
+        done(index)
 
     def write(loaded: list[tuple[int, Path, Picture]], results: list[RestoredPicture], seconds: float) -> None:
         for (index, target, source), result in zip(loaded, results):
@@ -194,16 +222,44 @@ def restore_files(items: list[InputFile], pipeline: FaceRestorePipeline, options
             BackgroundWorker("facefix-write") as writer:
         upcoming: Future | None = None
         for position, job in enumerate(jobs):
-            if isinstance(job, _VideoJob):
+            if isinstance(job, VideoJob):
                 video_handler(job.item, job.target, reports[job.index])
                 done(job.index, len(reports[job.index].faces))
                 continue
             current = upcoming or lookahead.submit(_read_and_prepare, job, items, pipeline, options.aligned)
             following = jobs[position + 1] if position + 1 < len(jobs) else None
             upcoming = (lookahead.submit(_read_and_prepare, following, items, pipeline, options.aligned)
-                        if isinstance(following, _ImageBatch) else None)
+                        if isinstance(following, ImageBatch) else None)
             finish(writer, *current.result())
     return reports
+
+
+def restore_batch(batch: ImageBatch, items: list[InputFile], pipeline: FaceRestorePipeline,
+                  options: OutputOptions) -> list[tuple[int, FileReport, int]]:
+    """One planned batch from start to finish on this thread: ``(index, report, faces)`` of each file.
+
+    What a worker of another engine runs (see :mod:`facefix.engines`); the files fail alone, as in
+    :func:`restore_files`, and each output is written atomically."""
+    reports = {index: FileReport(input=str(items[index].path)) for index, _ in batch.entries}
+    faces: dict[int, int] = {}
+    loaded, errors, prepared = _read_and_prepare(batch, items, pipeline, options.aligned)
+    for index, message in errors.items():
+        reports[index].status, reports[index].error = "failed", message
+    if loaded:
+        started = time.perf_counter()
+        try:
+            results = (pipeline.restore_aligned([picture for _, _, picture in loaded]) if options.aligned
+                       else pipeline.complete(prepared))
+        except FacefixError as exc:
+            results = []
+            for index, _, _ in loaded:
+                reports[index].status, reports[index].error = "failed", str(exc)
+        seconds = (time.perf_counter() - started) / len(loaded)
+        for (index, target, source), result in zip(loaded, results):
+            _write_result(reports[index], result, source, target, options,
+                          seconds=seconds + result.seconds.get("detect", 0.0))
+            faces[index] = len(result.faces) or int(options.aligned)
+    return [(index, reports[index], faces.get(index, 0)) for index, _ in batch.entries]
 
 
 def _write_result(report: FileReport, result: RestoredPicture, source: Picture, target: Path,
