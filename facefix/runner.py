@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -234,7 +234,7 @@ def restore_files(items: list[InputFile], pipeline: FaceRestorePipeline, options
     return reports
 
 
-def restore_batch(batch: ImageBatch, items: list[InputFile], pipeline: FaceRestorePipeline,
+def restore_batch(batch: ImageBatch, items: list[InputFile] | Mapping[int, InputFile], pipeline: FaceRestorePipeline,
                   options: OutputOptions) -> list[tuple[int, FileReport, int]]:
     """One planned batch from start to finish on this thread: ``(index, report, faces)`` of each file.
 

@@ -14,6 +14,7 @@ from facefix.commands.options import (AutoBatchSizeOpt, Backend, BackendOpt, Det
                                       PrecisionOpt, SeedOpt, WeightsOpt)
 from facefix.console import console, error, progress, warn
 from facefix.device import resolve_device, resolve_dtype
+from facefix.engines.ray_engine import RayOptions, import_ray, restore_files_on_ray
 from facefix.errors import FacefixError
 from facefix.face.detect import load_detector
 from facefix.face.parse import load_parser
@@ -22,6 +23,11 @@ from facefix.memory import auto_batch_limit
 from facefix.pipeline import FaceRestorePipeline
 from facefix.runner import OutputOptions, restore_files, write_report
 from facefix.video import restore_video
+
+class Engine(str, Enum):
+    local = "local"
+    ray = "ray"
+
 
 class Ext(str, Enum):
     auto = "auto"
@@ -59,6 +65,16 @@ def restore(
     device: DeviceOpt = Device.auto,
     precision: PrecisionOpt = Precision.fp32,
     batch_size: AutoBatchSizeOpt = "auto",
+    # Engines: where the files are restored (see facefix/engines).
+    engine: Annotated[Engine, typer.Option("--engine", rich_help_panel="Scale out",
+                                           help="local: this process; ray: Ray workers (every GPU, or a cluster; "
+                                           'pip install -e ".[ray]").')] = Engine.local,
+    ray_address: Annotated[str | None, typer.Option("--ray-address", rich_help_panel="Scale out",
+                                                    help="A Ray cluster (auto, ray://HOST:10001); "
+                                                    "default: a Ray runtime on this machine.")] = None,
+    ray_workers: Annotated[int | None, typer.Option("--ray-workers", min=1, rich_help_panel="Scale out",
+                                                    help="Worker processes (default: one per GPU; "
+                                                    "without GPUs one per 4 cores).")] = None,
 ) -> None:
     """Restore every face in INPUTS and paste it back seamlessly."""
     # 1. Inputs.
@@ -76,12 +92,19 @@ def restore(
                    if value not in (None, False) and name not in cls.supported_options]
     for name in unsupported:
         warn(f"--{name.replace('_', '-')} has no effect on the {backend.value} backend")
-    torch_device = resolve_device(device.value)
-    restorer = cls.load(weights, device=torch_device, dtype=resolve_dtype(precision.value), options=options)
-    face_detector = None if aligned else load_detector(detector.value, detector_weights, torch_device)
-    parser = load_parser(torch_device) if parse and not aligned else None
-    pipeline = FaceRestorePipeline(restorer, face_detector, upscale=upscale, only_center_face=only_center_face,
+
+    def load_pipeline() -> FaceRestorePipeline:
+        # With --engine ray this runs in each worker, on that worker's device.
+        torch_device = resolve_device(device.value)
+        restorer = cls.load(weights, device=torch_device, dtype=resolve_dtype(precision.value), options=options)
+        face_detector = None if aligned else load_detector(detector.value, detector_weights, torch_device)
+        parser = load_parser(torch_device) if parse and not aligned else None
+        return FaceRestorePipeline(restorer, face_detector, upscale=upscale, only_center_face=only_center_face,
                                    batch_size=batch_size, parser=parser)
+
+    if engine is Engine.ray:
+        import_ray()  # before any work: a missing extra is a one-line error
+    pipeline = load_pipeline() if engine is Engine.local else None
     out = OutputOptions(output_dir=output, ext=ext.value, suffix=suffix, overwrite=overwrite, save_faces=save_faces,
                         compare=compare, skip_no_face=skip_no_face, aligned=aligned)
     try:
@@ -106,9 +129,14 @@ def restore(
             restore_video(item.path, target, pipeline, file_report, bar)
 
         # pictures decoded together: enough for a full batch of one-face pictures, and a few for overlap
-        images_per_batch = max(4, batch_size or auto_batch_limit(torch_device))
-        reports = restore_files(items, pipeline, out, images_per_batch=images_per_batch,
-                                on_file_done=on_file_done, video_handler=on_video)
+        images_per_batch = max(4, batch_size or auto_batch_limit(resolve_device(device.value)))
+        if engine is Engine.ray:
+            reports = restore_files_on_ray(items, load_pipeline, out, images_per_batch=images_per_batch,
+                                           ray_options=RayOptions(address=ray_address, workers=ray_workers),
+                                           on_file_done=on_file_done)
+        else:
+            reports = restore_files(items, pipeline, out, images_per_batch=images_per_batch,
+                                    on_file_done=on_file_done, video_handler=on_video)
 
     # 4. Summary.
     if report:

@@ -1,0 +1,214 @@
+"""``facefix restore --engine ray``: the same files, restored by Ray workers on every GPU of a cluster.
+
+The driver plans exactly as the local engine does (:func:`facefix.runner.plan_files`: same outputs, same
+skips, same per-file errors, same image batches), then hands each batch to a pool of worker actors. A
+worker holds one pipeline (restorer and detector: one per GPU, or ``num_cpus`` cores on a CPU-only
+cluster) and runs a batch from start to finish: decode, detect, restore, paste, and the atomic write
+(:func:`facefix.runner.restore_batch`). A batch is restored as the local engine restores it, so the
+outputs are byte-identical on the same kind of device. A worker that dies is restarted by Ray and its
+batch retried (``max_restarts`` / ``max_task_retries``); outputs appear only when complete, so a
+retried batch rewrites the same bytes. Videos are one task each.
+
+Ray is an optional extra: nothing here imports it until :func:`restore_files_on_ray` runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from facefix.errors import FacefixError
+from facefix.media import InputFile
+from facefix.pipeline import FaceRestorePipeline
+from facefix.runner import FileReport, ImageBatch, OutputOptions, VideoJob, plan_files, restore_batch
+
+INSTALL_HINT = 'pip install -e ".[ray]"'
+
+#: batches sent ahead to each worker, so that it never waits for the driver between two batches
+IN_FLIGHT_PER_WORKER = 2
+
+
+def import_ray():
+    """The ``ray`` module, or a one-line error saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise FacefixError(f"--engine ray needs Ray, which is not installed: {INSTALL_HINT}") from None
+    return ray
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    address: str | None = None  # None: start a Ray runtime in this process, on this machine
+    workers: int | None = None  # None: one per GPU of the cluster; without GPUs, one per CPU_CORES_PER_WORKER
+    max_retries: int = 3  # restarts of a dead worker, and retries of the batch it held
+    local_cpus: int | None = None  # cores of an in-process runtime (None: all of this machine's)
+
+
+#: cores per worker on a cluster without GPUs: torch's convolutions scale well up to about this many threads
+CPU_CORES_PER_WORKER = 4
+
+
+@dataclass(frozen=True)
+class WorkerShape:
+    count: int
+    num_cpus: float
+    num_gpus: float
+
+
+def worker_shape(resources: dict[str, float], workers: int | None) -> WorkerShape:
+    """How many workers, and what each asks Ray for: a GPU each when the cluster has GPUs, else cores."""
+    gpus, cpus = int(resources.get("GPU", 0)), max(1, int(resources.get("CPU", 1)))
+    if gpus:
+        count = workers or gpus
+        return WorkerShape(count, num_cpus=1, num_gpus=min(1.0, gpus / count))
+    count = workers or max(1, cpus // CPU_CORES_PER_WORKER)
+    return WorkerShape(count, num_cpus=max(1, cpus // count), num_gpus=0)
+
+
+class RestoreWorker:
+    """A Ray actor (see :func:`restore_files_on_ray`): one pipeline, many batches."""
+
+    def __init__(self, make_pipeline: Callable[[], FaceRestorePipeline], options: OutputOptions, threads: int):
+        import torch
+
+        if threads:
+            torch.set_num_threads(threads)
+        self.pipeline = make_pipeline()
+        self.options = options
+
+    def restore_batch(self, batch: ImageBatch, items: dict[int, InputFile]) -> list[tuple[int, FileReport, int]]:
+        return restore_batch(batch, items, self.pipeline, self.options)
+
+    def restore_video(self, job: VideoJob, items: dict[int, InputFile]) -> list[tuple[int, FileReport, int]]:
+        from facefix.video import restore_video
+
+        report = FileReport(input=str(job.item.path))
+        try:
+            restore_video(job.item.path, job.target, self.pipeline, report)
+        except FacefixError as exc:
+            report.status, report.error = "failed", str(exc)
+        faces = report.faces[0]["faces"] if report.faces else 0
+        return [(job.index, report, faces)]
+
+
+def _connect(ray, options: RayOptions) -> bool:
+    """Join the cluster at ``options.address``, or start one in this process; True if we started it."""
+    if ray.is_initialized():
+        return False
+    quiet = {"include_dashboard": False, "logging_level": logging.ERROR, "log_to_driver": False,
+             "configure_logging": True}
+    if options.address:
+        ray.init(address=options.address, **{k: v for k, v in quiet.items() if k != "include_dashboard"})
+    else:
+        # Workers import facefix as this process does (an editable checkout on PYTHONPATH included).
+        ray.init(num_cpus=options.local_cpus, **quiet)
+    return True
+
+
+def _job_files(job: ImageBatch | VideoJob) -> list[int]:
+    return [index for index, _ in job.entries] if isinstance(job, ImageBatch) else [job.index]
+
+
+def restore_files_on_ray(items: list[InputFile], make_pipeline: Callable[[], FaceRestorePipeline],
+                         options: OutputOptions, *, images_per_batch: int, ray_options: RayOptions = RayOptions(),
+                         on_file_done: Callable[[FileReport, int], None] | None = None) -> list[FileReport]:
+    """:func:`facefix.runner.restore_files` on Ray workers: one report per input, in order.
+
+    ``make_pipeline`` builds the pipeline inside each worker (it is pickled and sent to them; it
+    picks the worker's device there). ``on_file_done(report, faces)`` runs on this thread.
+    """
+    ray = import_ray()
+    plan = plan_files(items, options, images_per_batch=images_per_batch)
+    reports = plan.reports
+
+    def done(index: int, report: FileReport, faces: int) -> None:
+        reports[index] = report
+        if on_file_done:
+            on_file_done(report, faces)
+
+    for index in plan.settled:
+        done(index, reports[index], 0)
+    if not plan.jobs:
+        return reports
+
+    started_here = _connect(ray, ray_options)
+    workers = []
+    try:
+        shape = worker_shape(ray.cluster_resources(), ray_options.workers)
+        actor = ray.remote(RestoreWorker).options(
+            num_cpus=shape.num_cpus, num_gpus=shape.num_gpus,
+            max_restarts=ray_options.max_retries, max_task_retries=ray_options.max_retries)
+        threads = 0 if shape.num_gpus else int(shape.num_cpus)
+
+        def new_worker():
+            return actor.remote(make_pipeline, options, threads)
+
+        workers = [new_worker() for _ in range(min(shape.count, len(plan.jobs)))]
+        _dispatch(ray, workers, new_worker, plan.jobs, items, reports, done)
+    finally:
+        for worker in workers:
+            ray.kill(worker, no_restart=True)
+        if started_here:
+            ray.shutdown()
+    return reports
+
+
+def _dispatch(ray, workers: list, new_worker: Callable[[], object], jobs: list[ImageBatch | VideoJob],
+              items: list[InputFile], reports: list[FileReport], done: Callable[[int, FileReport, int], None]) -> None:
+    """Keep every worker :data:`IN_FLIGHT_PER_WORKER` jobs ahead; report files as their jobs finish.
+
+    Ray restarts a worker that dies and retries its jobs; one that died for good (its restarts spent)
+    is replaced, and its jobs are tried once more on another worker before their files fail."""
+    waiting = deque(jobs)
+    running: dict = {}  # object ref -> (worker, job)
+    second_tries: set[int] = set()  # id() of jobs sent again after their worker died
+
+    def submit(worker) -> None:
+        if waiting:
+            job = waiting.popleft()
+            method = worker.restore_batch if isinstance(job, ImageBatch) else worker.restore_video
+            # Each job carries its own files: a worker never holds the whole (maybe huge) list.
+            running[method.remote(job, {index: items[index] for index in _job_files(job)})] = (worker, job)
+
+    for _ in range(IN_FLIGHT_PER_WORKER):
+        for worker in workers:
+            submit(worker)
+    while running:
+        (ref,), _ = ray.wait(list(running), num_returns=1)
+        worker, job = running.pop(ref)
+        try:
+            results = ray.get(ref)
+        except ray.exceptions.RayActorError as exc:
+            if worker in workers:  # the first of its jobs to come back: put a fresh worker in its place
+                workers[workers.index(worker)] = worker = new_worker()
+                submit(worker)
+            else:
+                worker = None
+            if id(job) not in second_tries:
+                second_tries.add(id(job))
+                waiting.appendleft(job)
+                results = []
+            else:
+                results = _failed(job, reports, exc)
+        except ray.exceptions.RayError as exc:
+            results = _failed(job, reports, exc)
+        for index, report, faces in results:
+            done(index, report, faces)
+        if worker is not None:
+            submit(worker)
+        elif waiting and not running:
+            submit(workers[0])
+
+
+def _failed(job: ImageBatch | VideoJob, reports: list[FileReport], exc: Exception) -> list[tuple[int, FileReport, int]]:
+    message = str(exc).strip()
+    cause = message.splitlines()[0] if message else type(exc).__name__
+    results = []
+    for index in _job_files(job):
+        report = reports[index]
+        report.status, report.error = "failed", f"{report.input}: a Ray worker failed ({cause})"
+        results.append((index, report, 0))
+    return results
