@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -33,11 +34,12 @@ def progress(*, transient: bool = False) -> Progress:
 
 def error(message: str) -> None:
     """Print a one-line error (``FILE: cause``)."""
-    console.print(f"[bold red]error:[/] {message}", soft_wrap=True, markup=True)
+    # Escaped: file names and hints may hold brackets (photo[1].jpg, pip install -e ".[ray]").
+    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True, markup=True)
 
 
 def warn(message: str) -> None:
-    console.print(f"[yellow]warning:[/] {message}", soft_wrap=True)
+    console.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
 
 
 def info(message: str) -> None:
