@@ -6,6 +6,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
+import torch
 import typer
 
 from facefix.backends import RestoreOptions, backend_class
@@ -129,14 +130,16 @@ def restore(
             restore_video(item.path, target, pipeline, file_report, bar)
 
         # pictures decoded together: enough for a full batch of one-face pictures, and a few for overlap
-        images_per_batch = max(4, batch_size or auto_batch_limit(resolve_device(device.value)))
+        def images_per_batch(device_type: str) -> int:
+            return max(4, batch_size or auto_batch_limit(torch.device(device_type)))
+
         if engine is Engine.ray:
+            ray_options = RayOptions(address=ray_address, workers=ray_workers, use_gpus=device is not Device.cpu)
             reports = restore_files_on_ray(items, load_pipeline, out, images_per_batch=images_per_batch,
-                                           ray_options=RayOptions(address=ray_address, workers=ray_workers),
-                                           on_file_done=on_file_done)
+                                           ray_options=ray_options, on_file_done=on_file_done)
         else:
-            reports = restore_files(items, pipeline, out, images_per_batch=images_per_batch,
-                                    on_file_done=on_file_done, video_handler=on_video)
+            reports = restore_files(items, pipeline, out, on_file_done=on_file_done, video_handler=on_video,
+                                    images_per_batch=images_per_batch(pipeline.restorer.device.type))
 
     # 4. Summary.
     if report:

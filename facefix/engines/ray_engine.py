@@ -45,6 +45,7 @@ class RayOptions:
     workers: int | None = None  # None: one per GPU of the cluster; without GPUs, one per CPU_CORES_PER_WORKER
     max_retries: int = 3  # restarts of a dead worker, and retries of the batch it held
     local_cpus: int | None = None  # cores of an in-process runtime (None: all of this machine's)
+    use_gpus: bool = True  # False (--device cpu): workers ask for cores even where there are GPUs
 
 
 #: cores per worker on a cluster without GPUs: torch's convolutions scale well up to about this many threads
@@ -58,9 +59,9 @@ class WorkerShape:
     num_gpus: float
 
 
-def worker_shape(resources: dict[str, float], workers: int | None) -> WorkerShape:
+def worker_shape(resources: dict[str, float], workers: int | None, *, use_gpus: bool = True) -> WorkerShape:
     """How many workers, and what each asks Ray for: a GPU each when the cluster has GPUs, else cores."""
-    gpus, cpus = int(resources.get("GPU", 0)), max(1, int(resources.get("CPU", 1)))
+    gpus, cpus = int(resources.get("GPU", 0)) if use_gpus else 0, max(1, int(resources.get("CPU", 1)))
     if gpus:
         count = workers or gpus
         return WorkerShape(count, num_cpus=1, num_gpus=min(1.0, gpus / count))
@@ -113,94 +114,97 @@ def _job_files(job: ImageBatch | VideoJob) -> list[int]:
 
 
 def restore_files_on_ray(items: list[InputFile], make_pipeline: Callable[[], FaceRestorePipeline],
-                         options: OutputOptions, *, images_per_batch: int, ray_options: RayOptions = RayOptions(),
+                         options: OutputOptions, *, images_per_batch: Callable[[str], int],
+                         ray_options: RayOptions = RayOptions(),
                          on_file_done: Callable[[FileReport, int], None] | None = None) -> list[FileReport]:
     """:func:`facefix.runner.restore_files` on Ray workers: one report per input, in order.
 
     ``make_pipeline`` builds the pipeline inside each worker (it is pickled and sent to them; it
-    picks the worker's device there). ``on_file_done(report, faces)`` runs on this thread.
+    picks the worker's device there). ``images_per_batch(kind)`` is what the local engine would
+    batch on a device of that kind (``"cuda"`` or ``"cpu"``, the workers'). ``on_file_done(report,
+    faces)`` runs on this thread.
     """
     ray = import_ray()
-    plan = plan_files(items, options, images_per_batch=images_per_batch)
-    reports = plan.reports
-
-    def done(index: int, report: FileReport, faces: int) -> None:
-        reports[index] = report
-        if on_file_done:
-            on_file_done(report, faces)
-
-    for index in plan.settled:
-        done(index, reports[index], 0)
-    if not plan.jobs:
-        return reports
-
     started_here = _connect(ray, ray_options)
-    workers = []
     try:
-        shape = worker_shape(ray.cluster_resources(), ray_options.workers)
-        actor = ray.remote(RestoreWorker).options(
-            num_cpus=shape.num_cpus, num_gpus=shape.num_gpus,
-            max_restarts=ray_options.max_retries, max_task_retries=ray_options.max_retries)
-        threads = 0 if shape.num_gpus else int(shape.num_cpus)
+        shape = worker_shape(ray.cluster_resources(), ray_options.workers, use_gpus=ray_options.use_gpus)
+        plan = plan_files(items, options, images_per_batch=images_per_batch("cuda" if shape.num_gpus else "cpu"))
 
-        def new_worker():
-            return actor.remote(make_pipeline, options, threads)
+        def done(index: int, report: FileReport, faces: int) -> None:
+            plan.reports[index] = report
+            if on_file_done:
+                on_file_done(report, faces)
 
-        workers = [new_worker() for _ in range(min(shape.count, len(plan.jobs)))]
-        _dispatch(ray, workers, new_worker, plan.jobs, items, reports, done)
+        for index in plan.settled:
+            done(index, plan.reports[index], 0)
+        if plan.jobs:
+            pool = _WorkerPool(ray, make_pipeline, options, shape, ray_options.max_retries,
+                               count=min(shape.count, len(plan.jobs)))
+            try:
+                pool.run(plan.jobs, items, plan.reports, done)
+            finally:
+                pool.close()
     finally:
-        for worker in workers:
-            ray.kill(worker, no_restart=True)
         if started_here:
             ray.shutdown()
-    return reports
+    return plan.reports
 
 
-def _dispatch(ray, workers: list, new_worker: Callable[[], object], jobs: list[ImageBatch | VideoJob],
-              items: list[InputFile], reports: list[FileReport], done: Callable[[int, FileReport, int], None]) -> None:
-    """Keep every worker :data:`IN_FLIGHT_PER_WORKER` jobs ahead; report files as their jobs finish.
+class _WorkerPool:
+    """Worker actors, each kept :data:`IN_FLIGHT_PER_WORKER` jobs ahead.
 
     Ray restarts a worker that dies and retries its jobs; one that died for good (its restarts spent)
-    is replaced, and its jobs are tried once more on another worker before their files fail."""
-    waiting = deque(jobs)
-    running: dict = {}  # object ref -> (worker, job)
-    second_tries: set[int] = set()  # id() of jobs sent again after their worker died
+    is replaced, and its jobs are tried once more before their files fail."""
 
-    def submit(worker) -> None:
-        if waiting:
-            job = waiting.popleft()
-            method = worker.restore_batch if isinstance(job, ImageBatch) else worker.restore_video
-            # Each job carries its own files: a worker never holds the whole (maybe huge) list.
-            running[method.remote(job, {index: items[index] for index in _job_files(job)})] = (worker, job)
+    def __init__(self, ray, make_pipeline: Callable[[], FaceRestorePipeline], options: OutputOptions,
+                 shape: WorkerShape, max_retries: int, count: int):
+        self.ray = ray
+        self.actor = ray.remote(RestoreWorker).options(num_cpus=shape.num_cpus, num_gpus=shape.num_gpus,
+                                                       max_restarts=max_retries, max_task_retries=max_retries)
+        self.arguments = (make_pipeline, options, 0 if shape.num_gpus else int(shape.num_cpus))
+        self.workers = [self.actor.remote(*self.arguments) for _ in range(count)]
 
-    for _ in range(IN_FLIGHT_PER_WORKER):
-        for worker in workers:
-            submit(worker)
-    while running:
-        (ref,), _ = ray.wait(list(running), num_returns=1)
-        worker, job = running.pop(ref)
-        try:
-            results = ray.get(ref)
-        except ray.exceptions.RayActorError as exc:
-            if worker in workers:  # the first of its jobs to come back: put a fresh worker in its place
-                workers[workers.index(worker)] = worker = new_worker()
+    def close(self) -> None:
+        for worker in self.workers:
+            self.ray.kill(worker, no_restart=True)
+
+    def run(self, jobs: list[ImageBatch | VideoJob], items: list[InputFile], reports: list[FileReport],
+            done: Callable[[int, FileReport, int], None]) -> None:
+        ray, waiting = self.ray, deque(jobs)
+        running: dict = {}  # object ref -> (worker, job)
+        second_tries: set[int] = set()  # id() of jobs sent again after their worker died for good
+
+        def submit(worker) -> None:
+            if waiting:
+                job = waiting.popleft()
+                method = worker.restore_batch if isinstance(job, ImageBatch) else worker.restore_video
+                # Each job carries its own files: a worker never holds the whole (maybe huge) list.
+                running[method.remote(job, {index: items[index] for index in _job_files(job)})] = (worker, job)
+
+        for _ in range(IN_FLIGHT_PER_WORKER):
+            for worker in self.workers:
                 submit(worker)
-            else:
-                worker = None
-            if id(job) not in second_tries:
-                second_tries.add(id(job))
-                waiting.appendleft(job)
-                results = []
-            else:
+        while running:
+            (ref,), _ = ray.wait(list(running), num_returns=1)
+            worker, job = running.pop(ref)
+            try:
+                results = ray.get(ref)
+            except ray.exceptions.RayActorError as exc:
+                results = [] if id(job) not in second_tries else _failed(job, reports, exc)
+                if not results:
+                    second_tries.add(id(job))
+                    waiting.appendleft(job)
+                if worker in self.workers:  # the first of its jobs to come back: a fresh worker takes its place
+                    self.workers[self.workers.index(worker)] = worker = self.actor.remote(*self.arguments)
+                    submit(worker)
+                else:
+                    worker = self.workers[0] if not running else None
+            except ray.exceptions.RayError as exc:  # the job raised (a bug): its files fail, the rest go on
                 results = _failed(job, reports, exc)
-        except ray.exceptions.RayError as exc:
-            results = _failed(job, reports, exc)
-        for index, report, faces in results:
-            done(index, report, faces)
-        if worker is not None:
-            submit(worker)
-        elif waiting and not running:
-            submit(workers[0])
+            for index, report, faces in results:
+                done(index, report, faces)
+            if worker is not None:
+                submit(worker)
 
 
 def _failed(job: ImageBatch | VideoJob, reports: list[FileReport], exc: Exception) -> list[tuple[int, FileReport, int]]:

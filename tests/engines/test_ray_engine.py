@@ -173,7 +173,7 @@ def test_a_worker_killed_mid_run_still_gives_every_file_identical(ray_runtime, p
                                      marker)
     done = []
     reports = restore_files_on_ray(items, make_pipeline, OutputOptions(output_dir=tmp_path / "out"),
-                                   images_per_batch=IMAGES_PER_BATCH, ray_options=RayOptions(workers=1),
+                                   images_per_batch=lambda kind: IMAGES_PER_BATCH, ray_options=RayOptions(workers=1),
                                    on_file_done=lambda report, faces: done.append(report.input))
     assert marker.exists()  # a worker did die half-way through a batch
     assert sorted(done) == sorted(str(item.path) for item in items)  # every file reported once
