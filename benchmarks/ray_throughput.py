@@ -1,10 +1,11 @@
 """Files per second of one folder through `--engine local` and `--engine ray` with 1 and 2 workers.
 
-    python benchmarks/ray_throughput.py                    # 16 photos, full-size fusion network, random weights
+    python benchmarks/ray_throughput.py                    # 16 photos, half-width fusion network, random weights
     python benchmarks/ray_throughput.py --weights fusion.gfpgan-v1.4 --files 64 --folder my_photos/
 
 The photos are real ones from ../shared (CodeFormer's whole images, 512 px on the long side), copied
-with shifts until there are ``--files``. Random weights cost what real ones cost. Each engine writes
+with shifts until there are ``--files``. Random weights cost what real ones cost; ``--narrow 1`` is
+GFPGAN's width, the default half width keeps a run on 2 shared cores within minutes. Each engine writes
 into a fresh folder; ``wall`` counts everything a user waits for (model loading, Ray workers starting),
 ``steady`` the files after the first one. The Ray runtime's own start is printed apart: a cluster is
 started once for many jobs. The outputs of `local` and `ray x1` (same torch threads) are compared.
@@ -51,8 +52,8 @@ def make_folder(folder: Path, files: int, size: int) -> None:
 class PipelineFactory:
     """Builds the pipeline in whichever process runs it (a Ray worker, or this one)."""
 
-    def __init__(self, weights: str):
-        self.weights = weights
+    def __init__(self, weights: str, narrow: float):
+        self.weights, self.narrow = weights, narrow
 
     def __call__(self) -> FaceRestorePipeline:
         from facefix.backends.fusion import FusionRestorer
@@ -60,7 +61,7 @@ class PipelineFactory:
         device = torch.device("cpu")
         if self.weights == "random":
             torch.manual_seed(0)  # the same random network in every process
-            restorer = FusionRestorer.from_config(None, device=device)
+            restorer = FusionRestorer.from_config({"narrow": self.narrow}, device=device)
         else:
             restorer = FusionRestorer.load(self.weights, device=device)
         return FaceRestorePipeline(restorer, load_detector("retinaface_mobile0.25", DETECTOR, device),
@@ -90,7 +91,8 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=16)
     parser.add_argument("--size", type=int, default=512, help="long side of the generated photos")
     parser.add_argument("--folder", type=Path, help="restore this folder instead of generated photos")
-    parser.add_argument("--weights", default="random", help="'random' (full-size network) or a checkpoint")
+    parser.add_argument("--weights", default="random", help="'random' (512 px network) or a checkpoint")
+    parser.add_argument("--narrow", type=float, default=0.5, help="channel width of the random network (1: GFPGAN's)")
     args = parser.parse_args()
     ray = import_ray()
 
@@ -100,7 +102,7 @@ def main() -> None:
         if args.folder is None:
             make_folder(folder, args.files, args.size)
         items, _ = expand_inputs([str(folder)], recursive=True)
-        factory = PipelineFactory(args.weights)
+        factory = PipelineFactory(args.weights, args.narrow)
         cpus = os.cpu_count() or 1
         print(f"{len(items)} photos, {cpus} CPUs, torch {torch.__version__}, ray {ray.__version__}", flush=True)
 
