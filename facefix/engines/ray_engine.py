@@ -77,8 +77,17 @@ class RestoreWorker:
 
         if threads:
             torch.set_num_threads(threads)
-        self.pipeline = make_pipeline()
         self.options = options
+        # Kept, not raised: bad weights are the job's one-line error (see ready), not a dead worker to restart.
+        self.startup_error: str | None = None
+        try:
+            self.pipeline = make_pipeline()
+        except FacefixError as exc:
+            self.startup_error = str(exc)
+
+    def ready(self) -> str | None:
+        """None once the models are loaded, or why they could not be."""
+        return self.startup_error
 
     def restore_batch(self, batch: ImageBatch, items: dict[int, InputFile]) -> list[tuple[int, FileReport, int]]:
         return restore_batch(batch, items, self.pipeline, self.options)
@@ -163,6 +172,13 @@ class _WorkerPool:
                                                        max_restarts=max_retries, max_task_retries=max_retries)
         self.arguments = (make_pipeline, options, 0 if shape.num_gpus else int(shape.num_cpus))
         self.workers = [self.actor.remote(*self.arguments) for _ in range(count)]
+        try:
+            startup_errors = ray.get([worker.ready.remote() for worker in self.workers])
+        except ray.exceptions.RayError as exc:
+            startup_errors = [f"a Ray worker could not start ({_first_line(exc)})"]
+        for startup_error in filter(None, startup_errors):
+            self.close()
+            raise FacefixError(startup_error)
 
     def close(self) -> None:
         for worker in self.workers:
@@ -208,11 +224,15 @@ class _WorkerPool:
 
 
 def _failed(job: ImageBatch | VideoJob, reports: list[FileReport], exc: Exception) -> list[tuple[int, FileReport, int]]:
-    message = str(exc).strip()
-    cause = message.splitlines()[0] if message else type(exc).__name__
+    cause = _first_line(exc)
     results = []
     for index in _job_files(job):
         report = reports[index]
         report.status, report.error = "failed", f"{report.input}: a Ray worker failed ({cause})"
         results.append((index, report, 0))
     return results
+
+
+def _first_line(exc: Exception) -> str:
+    message = str(exc).strip()
+    return message.splitlines()[0] if message else type(exc).__name__
