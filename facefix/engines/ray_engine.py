@@ -66,7 +66,8 @@ def worker_shape(resources: dict[str, float], workers: int | None, *, use_gpus: 
         count = workers or gpus
         return WorkerShape(count, num_cpus=1, num_gpus=min(1.0, gpus / count))
     count = workers or max(1, cpus // CPU_CORES_PER_WORKER)
-    return WorkerShape(count, num_cpus=max(1, cpus // count), num_gpus=0)
+    # More workers than cores share them (a worker asking for a whole core each would wait forever).
+    return WorkerShape(count, num_cpus=cpus // count if count <= cpus else cpus / count, num_gpus=0)
 
 
 class RestoreWorker:
@@ -170,7 +171,7 @@ class _WorkerPool:
         self.ray = ray
         self.actor = ray.remote(RestoreWorker).options(num_cpus=shape.num_cpus, num_gpus=shape.num_gpus,
                                                        max_restarts=max_retries, max_task_retries=max_retries)
-        self.arguments = (make_pipeline, options, 0 if shape.num_gpus else int(shape.num_cpus))
+        self.arguments = (make_pipeline, options, 0 if shape.num_gpus else max(1, int(shape.num_cpus)))
         self.workers = [self.actor.remote(*self.arguments) for _ in range(count)]
         try:
             startup_errors = ray.get([worker.ready.remote() for worker in self.workers])

@@ -30,3 +30,14 @@ def test_engine_ray_without_ray_is_a_one_line_error(tmp_path, monkeypatch):
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and 'pip install -e ".[ray]"' in lines[0], result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_workers_take_a_gpu_each_or_share_the_cores():
+    from facefix.engines.ray_engine import WorkerShape, worker_shape
+
+    assert worker_shape({"CPU": 64, "GPU": 8}, None) == WorkerShape(8, num_cpus=1, num_gpus=1.0)
+    assert worker_shape({"CPU": 64, "GPU": 8}, 16) == WorkerShape(16, num_cpus=1, num_gpus=0.5)
+    assert worker_shape({"CPU": 64, "GPU": 8}, None, use_gpus=False) == WorkerShape(16, num_cpus=4, num_gpus=0)
+    assert worker_shape({"CPU": 2}, None) == WorkerShape(1, num_cpus=2, num_gpus=0)
+    assert worker_shape({"CPU": 2}, 2) == WorkerShape(2, num_cpus=1, num_gpus=0)
+    assert worker_shape({"CPU": 2}, 4) == WorkerShape(4, num_cpus=0.5, num_gpus=0)
