@@ -78,7 +78,8 @@ def _detector_args() -> list[str]:
 
 def _restore(source: Path, out: Path, weights: Path, *args: str):
     return cli.invoke(app, ["restore", str(source), "-r", "-o", str(out), "--weights", str(weights), "--device", "cpu",
-                            "--precision", "fp32", *_detector_args(), *args]  # as CrashingPipeline loads it, env={"COLUMNS": "200"})
+                            "--precision", "fp32", *_detector_args(), *args],  # as CrashingPipeline loads it
+                      env={"COLUMNS": "200"})
 
 
 @pytest.fixture(scope="module")
