@@ -67,7 +67,8 @@ def test_eval_on_lfw_with_synthesized_pairs(tmp_path):
     golden = torch.load(shared_path("reference", "gfpgan_clean_small.golden.pt"), weights_only=True)
     torch.save({"params_ema": golden["state_dict"]}, tmp_path / "tiny.pth")
     result = _eval("--dataset", lfw, "--synthesize", "--backend", "fusion", "--weights", tmp_path / "tiny.pth",
-                   "--limit", "20", "--scores", tmp_path / "scores.json", "--output", tmp_path / "out")
+                   "--precision", "fp32", "--limit", "20", "--scores", tmp_path / "scores.json", "--output",
+                   tmp_path / "out")
     assert result.exit_code == 0, result.output
     scores = json.loads((tmp_path / "scores.json").read_text())
     assert len(scores["images"]) == 20
@@ -224,7 +225,9 @@ def test_real_photos_with_retinaface(tmp_path, brighten):
                    "--detector-weights", weights, "--scores", tmp_path / "s.json")
     assert result.exit_code == 0, result.output
     assert "faces found in 2 photos" in result.output and "0 faces found" not in result.output
-    assert all(v["niqe"] > 0 for v in json.loads((tmp_path / "s.json").read_text())["images"].values())
+    scores = json.loads((tmp_path / "s.json").read_text())
+    assert all(v["niqe"] > 0 for v in scores["images"].values())
+    assert scores["precision"]["requested"] == "auto" and result.output.count("precision: ") == 1
 
 
 @pytest.fixture(scope="module")

@@ -63,7 +63,7 @@ def test_user_level_aligned_restore_matches_upstream_postprocessing(golden, tmp_
     cv2.imwrite(str(tmp_path / "face.png"), example["face_bgr_uint8"].numpy())
     result = CliRunner().invoke(app, ["restore", "--aligned", "--backend", "fusion", "--weights",
                                       str(tmp_path / "small_gfpgan.pth"), str(tmp_path / "face.png"),
-                                      "-o", str(tmp_path / "out"), "--device", "cpu"])
+                                      "-o", str(tmp_path / "out"), "--device", "cpu", "--precision", "fp32"])
     assert result.exit_code == 0, result.output
     restored = cv2.imread(str(tmp_path / "out" / "face.png")).astype(int)
     assert np.abs(restored - example["restored_bgr_uint8"].numpy().astype(int)).max() <= 1
