@@ -6,6 +6,7 @@ On several GPUs (or CPU processes): ``torchrun --standalone --nproc_per_node N -
 from __future__ import annotations
 
 import dataclasses
+import json
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -18,7 +19,7 @@ from facefix.errors import FacefixError
 from facefix.train import distributed
 from facefix.train.alignment import align_photos, aligned_cache_dir
 from facefix.train.config import TrainConfig, apply_overrides, load_toml, parse_set
-from facefix.train.data import DegradedFaces, list_faces
+from facefix.train.data import DegradedFaces, face_landmarks, list_faces
 from facefix.train.distributed import DistributedContext
 from facefix.train.export import export_run
 from facefix.train.loop import Trainer
@@ -55,14 +56,16 @@ def train(
     config_file: Annotated[Path | None, typer.Option("--config", help="TOML file of config overrides.")] = None,
     set_: Annotated[list[str], typer.Option("--set", help="Override one config key: KEY=VALUE.")] = [],  # noqa: B006
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps.")] = "auto",
+    show_config: Annotated[bool, typer.Option("--show-config", help="Print the resolved config as JSON and exit "
+                                              "(builds no network, downloads nothing).")] = False,
 ) -> None:
     """Train METHOD on the faces in DATA, writing checkpoints to OUT."""
     if ctx.invoked_subcommand is not None:
         return
-    if method is None or data is None or out is None:
+    if method is None or (not show_config and (data is None or out is None)):
         raise FacefixError("facefix train needs --method, --data and --out (see facefix train --help)")
     cls = recipe_class(method.value)
-    config = cls.config_class(data=str(data), out=str(out), preset=preset.value)
+    config = cls.config_class(data=str(data) if data else "", out=str(out) if out else "", preset=preset.value)
     if preset is Preset.tiny:
         tiny = {"size": 64, "batch_size": 4, "pretrained_losses": False, "lr": 5e-4, "checkpoint_every": 50,
                 "workers": 0}
@@ -73,15 +76,20 @@ def train(
     flags = {"size": size, "max_steps": max_steps, "max_minutes": max_minutes, "batch_size": batch_size, "init": init,
              "val_data": str(val_data) if val_data else None, "align": align or None}
     config = apply_overrides(config, {k: v for k, v in flags.items() if v is not None}, "command line")
-    config = apply_overrides(config, parse_set(set_), "--set")
+    config = apply_overrides(config, parse_set(set_), "--set").resolved()
+    if show_config:
+        typer.echo(json.dumps(config.to_dict(), indent=2))
+        return
 
     context, torch_device = distributed.start(device)
     try:
         files = _training_faces(config, context, torch_device)
+        landmarks = _face_landmarks(config, files, context) if config.needs_landmarks() else None
         # the same initial weights in every process (rank 0's are broadcast too, to be sure)
         torch.manual_seed(config.seed)
         recipe = cls(config, torch_device)
-        dataset = DegradedFaces(files, size=config.size, degradation=cls.degradation, seed=config.seed)
+        dataset = DegradedFaces(files, size=config.size, degradation=cls.degradation, seed=config.seed,
+                                landmarks=landmarks)
         Trainer(recipe, dataset, context=context).train(resume=resume)
     finally:
         distributed.stop(context)
@@ -111,6 +119,20 @@ def _training_faces(config: TrainConfig, context: DistributedContext, device: to
         warn(f"{config.data}: no face found in {len(faceless)} of {len(files)} photos "
              f"(left out, e.g. {faceless[0]})")
     return crops
+
+
+def _face_landmarks(config: TrainConfig, files: list[Path], context: DistributedContext):
+    """Each face's landmarks (computed once, cached; each process computes a share first)."""
+    from facefix.face.align import ffhq_template
+
+    template = ffhq_template(config.size)
+    face_landmarks(files[context.rank::context.world_size], size=config.size, template=template)
+    distributed.barrier(context)
+    landmarks, fallbacks = face_landmarks(files, size=config.size, template=template)  # all cached by now
+    if fallbacks and context.is_main:
+        warn(f"{config.data}: no landmarks found in {fallbacks} of {len(files)} faces "
+             "(their eye and mouth crops use the FFHQ template)")
+    return landmarks
 
 
 @app.command()
