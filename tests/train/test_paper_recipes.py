@@ -246,3 +246,60 @@ def test_docs_recipes_table_is_generated_from_show_config():
     assert module.render() == (docs / "recipes.md").read_text(), "run: python docs/recipes_table.py"
     for method, (_, rows) in module.PAPER.items():
         assert {key for key, _, _ in rows} <= set(module.show_config(method)), method
+
+
+# -- which parameters train, and one run per recipe with the real loss-network architectures --------------
+def test_fusion_with_init_trains_only_the_fusion_blocks_by_default(tmp_path, light_losses):
+    from facefix import hub
+    from facefix.backends.fusion.network import FusionConfig, FusionGFPGAN
+    from facefix.backends.fusion.training import TINY, FusionRecipe
+
+    start = tmp_path / "start.safetensors"  # what --init fusion.gfpgan-v1.4 gives, tiny and offline
+    hub.save_state_dict(FusionGFPGAN(FusionConfig.from_gfpgan(**{**TINY, "out_size": 32})).state_dict(), start, {})
+    for train_backbone, expected in ((None, "fusion blocks"), (True, "all")):
+        config = dataclasses.replace(FusionRecipe.config_class(), preset="tiny", size=32, init=str(start),
+                                     pretrained_losses=False, train_backbone=train_backbone)
+        recipe = FusionRecipe(config, torch.device("cpu"))
+        trained = {n for n, p in recipe.generator.named_parameters() if p.requires_grad}
+        grouped = {id(p) for group in recipe.param_groups() for p in group["params"]}
+        assert grouped == {id(p) for n, p in recipe.generator.named_parameters() if n in trained}
+        if expected == "all":
+            assert trained == {n for n, _ in recipe.generator.named_parameters()}
+        else:
+            assert trained and all(n.startswith("fusion_blocks.") for n in trained)
+            assert recipe.config.train_backbone is False
+
+
+@pytest.mark.slow  # the real ArcFace IR-SE50 and VGG-19 on a CPU
+def test_mmrb_tiny_step_with_real_loss_networks_leaves_freeze_d_layers_alone(faces, tmp_path):
+    trainer = tiny_trainer(recipe_class("mmrb"), faces, tmp_path, size=32, batch_size=1, max_steps=1,
+                           checkpoint_every=0)
+    recipe = trainer.recipe
+    assert type(recipe.identity.network).__name__ == "Backbone"
+    assert len(recipe.feature_matching.features) == VGG19_LAYERS["conv5_2"] + 1
+    global_d = recipe.discriminator["global"]
+    before = {k: v.clone() for k, v in global_d.state_dict().items()}
+    logs = trainer.train()
+    assert {"adv_local", "feature_matching", "identity", "d_local"} <= set(logs[0])
+    assert all(np.isfinite(v) for v in logs[0].values())
+    after = global_d.state_dict()
+    assert all(torch.equal(before[name], after[name]) for name in recipe.frozen_d)
+    assert any(not torch.equal(before[k], after[k]) for k in before if k not in recipe.frozen_d)
+
+
+def test_ddpm_tiny_step_trains_on_the_masked_mse(faces, tmp_path):
+    # the ddpm recipe has no loss network: its one loss is the MSE on the hole
+    trainer = tiny_trainer(recipe_class("ddpm"), faces, tmp_path, size=32, batch_size=1, max_steps=1,
+                           checkpoint_every=0)
+    assert trainer.recipe.config.lr_schedule == "cosine"
+    logs = trainer.train()
+    assert set(logs[0]) == {"total", "masked_mse"} and np.isfinite(logs[0]["total"])
+
+
+@pytest.mark.slow  # the real LPIPS-VGG (random weights) through three tiny LCM steps
+def test_interlcm_tiny_step_with_real_lpips_and_the_gan_term(faces, tmp_path):
+    trainer = tiny_trainer(recipe_class("interlcm"), faces, tmp_path, size=64, batch_size=1, max_steps=1,
+                           checkpoint_every=0, gan_start=0)
+    assert type(trainer.recipe.lpips.model).__module__.startswith("lpips")
+    logs = trainer.train()
+    assert {"l1", "lpips", "gan", "d_hinge"} <= set(logs[0]) and all(np.isfinite(v) for v in logs[0].values())
