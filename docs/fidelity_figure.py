@@ -153,7 +153,7 @@ def facefix(*args: str) -> None:
 def train(data: Path, run: Path, model: Path, args: argparse.Namespace) -> None:
     # the paper's Adam lr (the tiny preset's 5e-4 is for smoke runs), decayed to 0, and a short EMA: with the default
     # 0.999 a run of a few hundred steps would export mostly the random initial weights
-    facefix("train", "--method", "fusion", "--preset", "tiny", "--data", str(data), "--out", str(run),
+    facefix("train", "--method", "fusion", "--preset", "tiny", "--data", str(data), "--output", str(run),
             "--max-steps", str(args.steps), "--batch-size", str(args.batch_size), "--device", "cpu",
             "--set", "train_backbone=true", "--set", f"lr={args.lr}", "--set", f"ema_decay={args.ema_decay}",
             "--set", "lr_schedule=cosine",

@@ -6,6 +6,7 @@ On several GPUs (or CPU processes): ``torchrun --standalone --nproc_per_node N -
 from __future__ import annotations
 
 import dataclasses
+import json
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -64,6 +65,8 @@ def train(
     precision: Annotated[Precision | None, typer.Option(
         "--precision", rich_help_panel="Hardware",
         help="Mixed precision of the training steps (default: the config's mixed_precision, fp32).")] = None,
+    show_config: Annotated[bool, typer.Option("--show-config", help="Print the resolved config as JSON and exit "
+                                              "(builds no network, downloads nothing).")] = False,
 ) -> None:
     """Train METHOD on the faces in DATA, writing checkpoints to the --output folder."""
     if ctx.invoked_subcommand is not None:
@@ -77,10 +80,10 @@ def train(
     from facefix.train.data import DegradedFaces
     from facefix.train.loop import Trainer
 
-    if method is None or data is None or out is None:
+    if method is None or (not show_config and (data is None or out is None)):
         raise FacefixError("facefix train needs --method, --data and --output (see facefix train --help)")
     cls = recipe_class(method.value)
-    config = cls.config_class(data=str(data), out=str(out), preset=preset.value)
+    config = cls.config_class(data=str(data) if data else "", out=str(out) if out else "", preset=preset.value)
     if preset is Preset.tiny:
         tiny = {"size": 64, "batch_size": 4, "pretrained_losses": False, "lr": 5e-4, "checkpoint_every": 50,
                 "workers": 0}
@@ -92,15 +95,20 @@ def train(
              "val_data": str(val_data) if val_data else None, "align": align or None,
              "mixed_precision": _MIXED_PRECISION.get(precision.value) if precision else None}
     config = apply_overrides(config, {k: v for k, v in flags.items() if v is not None}, "command line")
-    config = apply_overrides(config, parse_set(set_), "--set")
+    config = apply_overrides(config, parse_set(set_), "--set").resolved()
+    if show_config:
+        typer.echo(json.dumps(config.to_dict(), indent=2))
+        return
 
     context, torch_device = distributed.start(device.value)
     try:
         files = _training_faces(config, context, torch_device)
+        landmarks = _face_landmarks(config, files, context) if config.needs_landmarks() else None
         # the same initial weights in every process (rank 0's are broadcast too, to be sure)
         torch.manual_seed(config.seed)
         recipe = cls(config, torch_device)
-        dataset = DegradedFaces(files, size=config.size, degradation=cls.degradation, seed=config.seed)
+        dataset = DegradedFaces(files, size=config.size, degradation=cls.degradation, seed=config.seed,
+                                landmarks=landmarks)
         Trainer(recipe, dataset, context=context).train(resume=resume)
     finally:
         distributed.stop(context)
@@ -134,6 +142,22 @@ def _training_faces(config: TrainConfig, context: DistributedContext, device: to
         warn(f"{config.data}: no face found in {len(faceless)} of {len(files)} photos "
              f"(left out, e.g. {faceless[0]})")
     return crops
+
+
+def _face_landmarks(config: TrainConfig, files: list[Path], context: DistributedContext):
+    """Each face's landmarks (computed once, cached; each process computes a share first)."""
+    from facefix.face.align import ffhq_template
+    from facefix.train import distributed
+    from facefix.train.data import face_landmarks
+
+    template = ffhq_template(config.size)
+    face_landmarks(files[context.rank::context.world_size], size=config.size, template=template)
+    distributed.barrier(context)
+    landmarks, fallbacks = face_landmarks(files, size=config.size, template=template)  # all cached by now
+    if fallbacks and context.is_main:
+        warn(f"{config.data}: no landmarks found in {fallbacks} of {len(files)} faces "
+             "(their eye and mouth crops use the FFHQ template)")
+    return landmarks
 
 
 @app.command(cls=Command)

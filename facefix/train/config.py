@@ -28,7 +28,9 @@ class TrainConfig:
     max_steps: int = 500_000
     max_minutes: float = 0.0  # also stop (validating and checkpointing) after this much time in train(); 0: no limit
     lr: float = 2e-3
-    lr_schedule: str = "constant"  # "constant" or "cosine" (decays every group's lr to 0 at max_steps)
+    lr_schedule: str = "constant"  # "constant", "cosine" (every group's lr to 0 at max_steps) or "piecewise"
+    lr_milestones: tuple[int, ...] = ()  # "piecewise": every lr is multiplied by lr_factor at each of these steps
+    lr_factor: float = 0.5
     betas: tuple[float, float] = (0.9, 0.99)
     grad_clip: float = 0.0  # 0 disables
     grad_accumulation: int = 1
@@ -49,14 +51,37 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def resolved(self) -> TrainConfig:
+        """This config with every setting whose default depends on others made explicit (what a run uses,
+        and what ``facefix train --show-config`` prints); a recipe subclass overrides it."""
+        return self
 
-def _coerce(name: str, value: Any, default: Any) -> Any:
+    def needs_landmarks(self) -> bool:
+        """Whether the recipe wants each training face's landmarks in its batches (``"landmarks"``)."""
+        return False
+
+
+_OPTIONAL_TYPES = {"bool": bool, "int": int, "float": float, "str": str}
+
+
+def _coerce(name: str, value: Any, default: Any, annotation: str = "") -> Any:
+    if default is None and isinstance(value, str):
+        # an optional field (``bool | None`` ...): "none" or "" for None, else its type's coercion
+        if value.strip().lower() in ("", "none", "null"):
+            return None
+        kind = _OPTIONAL_TYPES.get(str(annotation).split("|")[0].strip())
+        return value if kind in (None, str) else _coerce(name, value, kind(), annotation)
     if isinstance(default, bool):
         if isinstance(value, str):
             return value.lower() in ("1", "true", "yes", "on")
         return bool(value)
     if isinstance(default, tuple):
-        items = value.split(",") if isinstance(value, str) else list(value)
+        items = [v.strip() for v in value.split(",")] if isinstance(value, str) else list(value)
+        if default and all(type(d) is type(default[0]) for d in default):
+            return tuple(type(default[0])(v) for v in items)  # a list of one type: any length
+        if not default:  # an empty default: the element type from the annotation (``tuple[int, ...]``)
+            kind = _OPTIONAL_TYPES.get(str(annotation).removeprefix("tuple[").split(",")[0].strip(), str)
+            return tuple(kind(v) for v in items if v != "")
         return tuple(type(d)(v) for d, v in zip(default, items))
     if default is None or isinstance(value, type(default)):
         return value
@@ -73,7 +98,7 @@ def apply_overrides(config: TrainConfig, overrides: dict[str, Any], source: str)
     if unknown:
         raise FacefixError(f"{source}: unknown config key(s) {', '.join(unknown)} "
                            f"(known: {', '.join(sorted(known))})")
-    values = {k: _coerce(k, v, getattr(config, k)) for k, v in overrides.items()}
+    values = {k: _coerce(k, v, getattr(config, k), known[k].type) for k, v in overrides.items()}
     return dataclasses.replace(config, **values)
 
 

@@ -7,6 +7,9 @@ would have seen.
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import os
 import random
 from pathlib import Path
 
@@ -52,30 +55,124 @@ def _read_list(list_file: Path) -> list[Path]:
     return files
 
 
+def _read_face(path: Path, size: int) -> np.ndarray:
+    """A training face as BGR uint8 at ``size`` x ``size``."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise FacefixError(f"{path}: cannot read this training image")
+    if image.shape[:2] != (size, size):
+        image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+    return image
+
+
+# -- per-face landmarks ----------------------------------------------------------------------------------
+#: the 5 points (eye centres, nose tip, mouth corners) of the iBUG 68-point layout
+_EYES_68 = (slice(36, 42), slice(42, 48))
+_NOSE_TIP_68, _MOUTH_CORNERS_68 = 30, (48, 54)
+#: where the 5 points go when a face is mirrored (the eyes swap, and the mouth corners)
+_MIRRORED_5 = [1, 0, 2, 4, 3]
+
+
+def five_of_68(points: np.ndarray) -> np.ndarray:
+    """Eye centres, nose tip and mouth corners (5, 2) from 68 iBUG points, in the FFHQ template's order."""
+    return np.stack([points[_EYES_68[0]].mean(0), points[_EYES_68[1]].mean(0), points[_NOSE_TIP_68],
+                     points[_MOUTH_CORNERS_68[0]], points[_MOUTH_CORNERS_68[1]]]).astype(np.float32)
+
+
+class Landmarks68:
+    """dlib's HOG detector and 68-point predictor (shipped in ``face-recognition-models``, no download)."""
+
+    def __init__(self):
+        try:
+            import dlib
+        except ImportError:
+            raise FacefixError("68-point landmarks need dlib: pip install 'facefix[offline]'") from None
+        spec = importlib.util.find_spec("face_recognition_models")  # its __init__ needs pkg_resources: not imported
+        models = Path(next(iter(spec.submodule_search_locations))) / "models" if spec else None
+        predictor = models / "shape_predictor_68_face_landmarks.dat" if models else None
+        if predictor is None or not predictor.is_file():
+            raise FacefixError("68-point landmarks need dlib's predictor: pip install face-recognition-models")
+        self._detector = dlib.get_frontal_face_detector()
+        self._predictor = dlib.shape_predictor(str(predictor))
+
+    def __call__(self, image: np.ndarray) -> np.ndarray | None:
+        """The 68 points (68, 2) of the face nearest the centre of BGR ``image``, or None if none is found."""
+        rgb = np.ascontiguousarray(image[..., ::-1])
+        rects = list(self._detector(rgb, 1))
+        if not rects:
+            return None
+        centre = np.array(image.shape[1::-1], dtype=np.float32) / 2
+        rect = min(rects, key=lambda r: float(np.hypot((r.left() + r.right()) / 2 - centre[0],
+                                                       (r.top() + r.bottom()) / 2 - centre[1])))
+        return np.array([[p.x, p.y] for p in self._predictor(rgb, rect).parts()], dtype=np.float32)
+
+
+def landmarks_cache_dir() -> Path:
+    """Where 68-point landmarks of training faces that are not facefix's aligned crops are cached."""
+    from facefix import hub
+
+    return hub.cache_dir() / "landmarks68"
+
+
+def _landmarks_path(face: Path, size: int) -> Path:
+    # beside an aligned crop of facefix's cache; under landmarks_cache_dir() for the user's own files
+    stat = face.stat()
+    key = hashlib.sha256(f"{face.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{size}".encode()).hexdigest()[:32]
+    from facefix import hub
+
+    aligned = hub.cache_dir() / "aligned"
+    if face.resolve().is_relative_to(aligned.resolve()):
+        return face.with_name(f"{face.stem}.landmarks68-{size}.npy")
+    return landmarks_cache_dir() / f"{key}.npy"
+
+
+def face_landmarks(files: list[Path], *, size: int, template: np.ndarray) -> tuple[np.ndarray, int]:
+    """Five landmarks (N, 5, 2) per face at ``size`` px, from dlib's 68 points, and how many faces fell
+    back to ``template`` (5, 2) because no face was found in them.
+
+    The 68 points are computed once per face and file version and cached (NaN-filled when none was found).
+    """
+    detector = None
+    points = np.empty((len(files), 5, 2), dtype=np.float32)
+    fallbacks = 0
+    for index, face in enumerate(files):
+        cached = _landmarks_path(face, size)
+        if cached.exists():
+            found = np.load(cached)
+        else:
+            detector = detector or Landmarks68()
+            found = detector(_read_face(face, size))
+            found = np.full((68, 2), np.nan, dtype=np.float32) if found is None else found
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            partial = cached.with_name(f".{cached.name}.{os.getpid()}.partial.npy")
+            np.save(partial, found)
+            partial.replace(cached)
+        if np.isnan(found).any():
+            points[index], fallbacks = template, fallbacks + 1
+        else:
+            points[index] = five_of_68(found)
+    return points, fallbacks
+
+
 class DegradedFaces(Dataset):
     """Pairs ``{"lq", "gt"}`` of RGB tensors in [0, 1] at ``size`` x ``size`` (``lq`` is ``gt`` when
-    ``degradation`` is None, for methods that make their own inputs, like inpainting)."""
+    ``degradation`` is None, for methods that make their own inputs, like inpainting); with ``landmarks``
+    (N, 5, 2) in pixels of the ``size`` image, also ``"landmarks"`` (mirrored with the face)."""
 
     def __init__(self, files: list[Path], *, size: int, degradation: DegradationConfig | None, seed: int = 0,
-                 flip: bool = True):
+                 flip: bool = True, landmarks: np.ndarray | None = None):
         self.files, self.size, self.degradation, self.seed, self.flip = files, size, degradation, seed, flip
+        self.landmarks = landmarks
         self.epoch = 0
 
     def __len__(self) -> int:
         return len(self.files)
 
-    def _load(self, path: Path) -> np.ndarray:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise FacefixError(f"{path}: cannot read this training image")
-        if image.shape[:2] != (self.size, self.size):
-            image = cv2.resize(image, (self.size, self.size), interpolation=cv2.INTER_AREA)
-        return image.astype(np.float32) / 255.0
-
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        gt = self._load(self.files[index])
-        if rng.random() < 0.5 and self.flip:
+        gt = _read_face(self.files[index], self.size).astype(np.float32) / 255.0
+        flipped = rng.random() < 0.5 and self.flip
+        if flipped:
             gt = gt[:, ::-1]
         gt = np.ascontiguousarray(gt)
         lq = gt if self.degradation is None else degrade(gt, rng, self.degradation)
@@ -83,7 +180,14 @@ class DegradedFaces(Dataset):
         def to_tensor(bgr: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(np.ascontiguousarray(bgr[..., ::-1])).permute(2, 0, 1).float()
 
-        return {"lq": to_tensor(lq), "gt": to_tensor(gt)}
+        sample = {"lq": to_tensor(lq), "gt": to_tensor(gt)}
+        if self.landmarks is not None:
+            points = self.landmarks[index].copy()
+            if flipped:
+                points[:, 0] = self.size - 1 - points[:, 0]
+                points = points[_MIRRORED_5]
+            sample["landmarks"] = torch.from_numpy(points)
+        return sample
 
 
 def _seed_worker(worker_id: int) -> None:

@@ -150,11 +150,15 @@ class Trainer:
         return distributed.average_logs(logs, self.context, self.recipe.device)
 
     def _set_learning_rates(self) -> None:
-        if self.config.lr_schedule == "constant":
+        c = self.config
+        if c.lr_schedule == "constant":
             return
-        if self.config.lr_schedule != "cosine":
-            raise FacefixError(f"lr_schedule {self.config.lr_schedule!r}: expected constant or cosine")
-        factor = 0.5 * (1 + math.cos(math.pi * min(self.step / max(self.config.max_steps, 1), 1.0)))
+        if c.lr_schedule == "cosine":
+            factor = 0.5 * (1 + math.cos(math.pi * min(self.step / max(c.max_steps, 1), 1.0)))
+        elif c.lr_schedule == "piecewise":
+            factor = c.lr_factor ** sum(self.step >= milestone for milestone in c.lr_milestones)
+        else:
+            raise FacefixError(f"lr_schedule {c.lr_schedule!r}: expected constant, cosine or piecewise")
         for optimizer in (self.optimizer, self.d_optimizer):
             for group in optimizer.param_groups if optimizer else []:
                 group["lr"] = group["initial_lr"] * factor

@@ -47,6 +47,10 @@ class DDPMTrainConfig(TrainConfig):
     random_mask_area: tuple[float, float] = (0.2, 0.3)
     color_jitter: float = 0.1
 
+    def resolved(self) -> DDPMTrainConfig:
+        # the tiny architecture is written into the config, so exported files describe themselves
+        return dataclasses.replace(self, **TINY, dropout=0.0) if self.preset == "tiny" else self
+
 
 class DDPMRecipe(TrainRecipe):
     name = "ddpm"
@@ -54,9 +58,7 @@ class DDPMRecipe(TrainRecipe):
     degradation = None  # the recipe makes its own inputs (masks and noise)
 
     def __init__(self, config: DDPMTrainConfig, device: torch.device):
-        if config.preset == "tiny":
-            # the tiny architecture is written into the config, so exported files describe themselves
-            config = dataclasses.replace(config, **TINY, dropout=0.0)
+        config = config.resolved()
         super().__init__(config, device)
         if config.init:
             from facefix import hub

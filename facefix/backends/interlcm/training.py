@@ -68,6 +68,11 @@ class InterLCMTrainConfig(TrainConfig):
     gradient_checkpointing: bool = True
     pretrained_losses: bool = True  # False: LPIPS on a random VGG (tests, offline smoke runs)
 
+    def resolved(self) -> InterLCMTrainConfig:
+        if self.grad_accumulation == 0:
+            return dataclasses.replace(self, grad_accumulation=1 if self.preset == "tiny" else 8)
+        return self
+
 
 class LPIPSLoss(nn.Module):
     """LPIPS-VGG between images in [-1, 1], with the official recipe's extra ImageNet normalisation."""
@@ -93,8 +98,7 @@ class InterLCMRecipe(TrainRecipe):
     degradation = INTERLCM_DEGRADATION
 
     def __init__(self, config: InterLCMTrainConfig, device: torch.device):
-        if config.grad_accumulation == 0:
-            config = dataclasses.replace(config, grad_accumulation=1 if config.preset == "tiny" else 8)
+        config = config.resolved()
         super().__init__(config, device)
         self.variant = get_variant(config.variant)
         tiny = config.preset == "tiny"

@@ -2,9 +2,11 @@
 
 :class:`GPENDiscriminator` has the parameter names of GPEN's released ``GPEN-BFR-512-D.pth``, so the
 pretrained discriminator loads strictly. FreezeD (the paper's Sec. 4.2: "freeze the parameters of the
-first five convolution layers") is read here as the first five *blocks* on the input side, ``convs.0``
-(the 1x1 stem) to ``convs.4`` (four residual blocks, 512 px down to 32 px): FreezeD freezes whole
-blocks of the lower (high-resolution) layers, and a block is GPEN's unit of depth.
+first five convolution layers") is read literally: the first five convolutions on the input side's main
+path, ``convs.0`` (the 1x1 stem) and the two 3x3 convolutions of each of ``convs.1`` and ``convs.2``
+(512 px down to 128 px); a residual block's 1x1 skip is frozen with the block's last convolution, so five
+convolutions end on a block boundary. (Counting GPEN's blocks instead, five blocks are nine convolutions:
+``freeze_convs(d, 9)``.)
 
 :class:`LocalDiscriminator` judges one facial component (left eye, right eye, mouth) cropped from the
 face by :func:`facefix.face.components.crop_components`: like the global one, but with only two down-samplings and a
@@ -23,9 +25,8 @@ from facefix.backends.mmrb.network import gpen_channels
 from facefix.errors import CheckpointError
 from facefix.backends.mmrb.stylegan2 import ConvLayer, EqualConv2d, EqualLinear, ResBlock, minibatch_stddev
 
-#: how many input-side blocks FreezeD freezes
-FREEZE_D_BLOCKS = 5
-
+#: how many input-side convolutions FreezeD freezes (the paper's "first five convolution layers")
+FREEZE_D_CONVS = 5
 
 class GPENDiscriminator(nn.Module):
     """StyleGAN2 residual discriminator with a whole-batch minibatch-stddev channel; returns logits (B, 1)."""
@@ -55,13 +56,22 @@ class GPENDiscriminator(nn.Module):
         return (logit, features) if return_features else logit
 
 
-def freeze_blocks(discriminator: GPENDiscriminator, count: int = FREEZE_D_BLOCKS) -> list[str]:
-    """FreezeD: stop training the first ``count`` blocks; returns the names of the frozen parameters."""
+def freeze_convs(discriminator: GPENDiscriminator, count: int = FREEZE_D_CONVS) -> list[str]:
+    """FreezeD: stop training the first ``count`` main-path convolutions (see the module docstring);
+    returns the names of the frozen parameters."""
+    # each main-path convolution with what is frozen with it (a block's skip goes with its last convolution)
+    units: list[list[tuple[str, nn.Module]]] = []
+    for index, block in enumerate(discriminator.convs):
+        if isinstance(block, ResBlock):
+            units.append([(f"convs.{index}.conv1", block.conv1)])
+            units.append([(f"convs.{index}.conv2", block.conv2), (f"convs.{index}.skip", block.skip)])
+        else:
+            units.append([(f"convs.{index}", block)])
     frozen = []
-    for index, block in enumerate(discriminator.convs[:count]):
-        for name, parameter in block.named_parameters():
+    for prefix, module in (part for unit in units[:count] for part in unit):
+        for name, parameter in module.named_parameters():
             parameter.requires_grad_(False)
-            frozen.append(f"convs.{index}.{name}")
+            frozen.append(f"{prefix}.{name}")
     return frozen
 
 

@@ -7,7 +7,9 @@ discriminators (left eye, right eye, mouth; local D 2e-3, global D 2e-5). Genera
 paper's weights: global adversarial 0.5, local adversarial 3, L1 8, VGG feature matching 0.02,
 ArcFace face-preserving 10; plus the per-scale L1 of the decoder's RGB heads (weight 1). Adversarial
 terms are the non-saturating logistic loss; the global discriminator gets GPEN's lazy R1 penalty.
-Degradation: the paper's Eq. 17 (``MMRB_DEGRADATION``).
+Degradation: the paper's Eq. 17 (``MMRB_DEGRADATION``). Schedule: 700k iterations at batch 4 with a
+piece-wise decay. The local discriminators' crops follow each training face's 68 landmarks (dlib's
+predictor, as the paper's "68 key points"), found once per face and cached (``local_d_crops``).
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from torch import nn
 
 from facefix.backends.mmrb import MMRBRestorer
 from facefix.backends.mmrb.checkpoint import load_mmrb_network
-from facefix.backends.mmrb.discriminator import (GPENDiscriminator, LocalDiscriminator, freeze_blocks,
-                                                 load_discriminator, local_crop_size)
+from facefix.backends.mmrb.discriminator import (FREEZE_D_CONVS, GPENDiscriminator, LocalDiscriminator,
+                                                 freeze_convs, load_discriminator, local_crop_size)
 from facefix.backends.mmrb.network import MMRBConfig, MMRBNet
+from facefix.errors import FacefixError
 from facefix.face.align import ffhq_template
 from facefix.face.components import COMPONENTS, crop_components
 from facefix.train.config import TrainConfig
@@ -34,8 +37,18 @@ from facefix.train.recipe import TrainRecipe
 TINY = {"size": 64, "style_dim": 32, "n_mlp": 2, "channel_multiplier": 1, "narrow": 0.0625}
 
 
+LOCAL_D_CROPS = ("landmarks", "template")
+
+
 @dataclass
 class MMRBTrainConfig(TrainConfig):
+    max_steps: int = 700_000
+    batch_size: int = 4
+    # "a piece-wise attenuation strategy" (Sec. 4.2) with no milestones or factor given: ours halve every
+    # learning rate at 4/7 and 6/7 of the run (GFPGAN's pattern: two halvings, the last 100k steps before the end)
+    lr_schedule: str = "piecewise"
+    lr_milestones: tuple[int, ...] = (400_000, 600_000)
+    lr_factor: float = 0.5
     lr: float = 2e-3            # codec: encoder, MMRBs, decoder
     prior_lr: float = 2e-4      # StyleGAN2 prior (mapping MLP and synthesis)
     noise_lr: float = 2e-3      # the prior's noise-branch weights
@@ -45,14 +58,25 @@ class MMRBTrainConfig(TrainConfig):
     adv_local_weight: float = 3.0
     l1_weight: float = 8.0
     feature_matching_weight: float = 0.02
+    # Eq. 14 sums over "the i-th convolution layers" of VGG without naming them: one tap per scale
+    feature_matching_layers: tuple[str, ...] = ("conv1_2", "conv2_2", "conv3_4", "conv4_4", "conv5_2")
     identity_weight: float = 10.0
     pyramid_weight: float = 1.0
-    freeze_d_blocks: int = 5
+    freeze_d_convs: int = FREEZE_D_CONVS  # FreezeD: the global D's first five convolutions (stem + two blocks)
+    local_d_crops: str = "landmarks"  # eye/mouth boxes from each face's 68 landmarks, or "template" (FFHQ's)
     r1_weight: float = 10.0
     r1_every: int = 16
     local_d_channels: int = 64
     d_init: str | None = None   # the global D: registry id or file; default GPEN-BFR-512-D for 512 px
     pretrained_losses: bool = True
+
+    def resolved(self) -> MMRBTrainConfig:
+        if self.local_d_crops not in LOCAL_D_CROPS:
+            raise FacefixError(f"local_d_crops {self.local_d_crops!r}: expected one of {', '.join(LOCAL_D_CROPS)}")
+        return self
+
+    def needs_landmarks(self) -> bool:
+        return self.local_d_crops == "landmarks"
 
 
 class MMRBRecipe(TrainRecipe):
@@ -62,18 +86,20 @@ class MMRBRecipe(TrainRecipe):
     degradation = MMRB_DEGRADATION
 
     def __init__(self, config: MMRBTrainConfig, device: torch.device):
+        config = config.resolved()
         super().__init__(config, device)
         tiny = config.preset == "tiny"
         self.network = self._build_generator(config, tiny).to(device).train()
         global_d = self._build_discriminator(config, tiny)
-        self.frozen_d = freeze_blocks(global_d, config.freeze_d_blocks)
+        self.frozen_d = freeze_convs(global_d, config.freeze_d_convs)
         width = max(8, config.local_d_channels // (8 if tiny else 1))
         self.discriminators = nn.ModuleDict({"global": global_d, **{name: LocalDiscriminator(width)
                                                                     for name in COMPONENTS}}).to(device).train()
         self.crop_size = local_crop_size(config.size)
         template = torch.from_numpy(ffhq_template(config.size)).to(device)
         self.template_landmarks = template[None]
-        self.feature_matching = VGGPerceptualLoss(pretrained=config.pretrained_losses, distance="l2").to(device)
+        self.feature_matching = VGGPerceptualLoss(dict.fromkeys(config.feature_matching_layers, 1.0),
+                                                  pretrained=config.pretrained_losses, distance="l2").to(device)
         self.identity = IdentityLoss(pretrained=config.pretrained_losses).to(device)
 
     @staticmethod
@@ -128,8 +154,10 @@ class MMRBRecipe(TrainRecipe):
                 {"params": local, "lr": self.config.local_d_lr, "name": "local_d"}]
 
     def _landmarks(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Per-face landmarks if the data set has them; otherwise the template (faces are aligned to it)."""
-        if "landmarks" in batch:
+        """Per-face landmarks if the data set has them (``local_d_crops = "landmarks"``: ``facefix train``
+        detects them once per face, the template standing in where detection fails); otherwise the template
+        (faces are aligned to it)."""
+        if "landmarks" in batch and self.config.local_d_crops == "landmarks":
             return batch["landmarks"]
         return self.template_landmarks.expand(batch["gt"].shape[0], -1, -1)
 

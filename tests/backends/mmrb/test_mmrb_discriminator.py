@@ -9,7 +9,7 @@ import torch
 from conftest import shared_path
 
 from facefix import hub
-from facefix.backends.mmrb.discriminator import FREEZE_D_BLOCKS, LocalDiscriminator, freeze_blocks, load_discriminator
+from facefix.backends.mmrb.discriminator import FREEZE_D_CONVS, LocalDiscriminator, freeze_convs, load_discriminator
 from facefix.face.components import COMPONENTS, component_boxes, crop_components
 from facefix.errors import CheckpointError
 
@@ -43,16 +43,23 @@ def test_full_512_d_key_spec_loads_strictly_bare_or_wrapped(tmp_path):
         load_discriminator({"convs.0.0.weight": torch.zeros(1)})
 
 
-def test_freeze_d_freezes_the_first_five_blocks_named_in_the_reference(golden):
+def test_freeze_d_freezes_the_first_five_convolutions_stem_and_two_blocks(golden):
     network = load_discriminator(golden["state_dict"])
-    frozen = freeze_blocks(network)
+    frozen = freeze_convs(network)
+    assert FREEZE_D_CONVS == 5
     spec = json.loads(shared_path("reference", "gpen_bfr_512_d.keys.json").read_text())
-    blocks = spec["freezeD_candidates"]["reading_A_first_five_blocks"]
-    assert len(blocks) == FREEZE_D_BLOCKS
-    in_blocks = {n for n, _ in network.named_parameters() if n.startswith(tuple(f"{b}." for b in blocks))}
+    candidates = spec["freezeD_candidates"]
+    # between the reference's two readings: all of reading B's modules, within reading A's blocks
+    blocks = ("convs.0.", "convs.1.", "convs.2.")
+    in_blocks = {n for n, _ in network.named_parameters() if n.startswith(blocks)}
     assert set(frozen) == in_blocks
     assert {n for n, p in network.named_parameters() if not p.requires_grad} == in_blocks
-    assert not any(name.startswith(("final_conv", "final_linear")) for name in frozen)
+    assert all(any(n.startswith(f"{m}.") for n in frozen) for m in candidates["reading_B_first_five_conv_modules"])
+    assert set(frozen) < {n for n, _ in network.named_parameters()
+                          if n.startswith(tuple(f"{b}." for b in candidates["reading_A_first_five_blocks"]))}
+    # nine convolutions are GPEN's first five blocks (the other reading)
+    network = load_discriminator(golden["state_dict"])
+    assert {n.split(".")[1] for n in freeze_convs(network, 9)} == {"0", "1", "2", "3", "4"}
 
 
 def test_component_crops_land_on_the_landmarks():
