@@ -12,6 +12,8 @@ from facefix import precision
 from facefix.backends.base import Restorer
 from facefix.precision import AUTO, choose_precision
 
+pytestmark = pytest.mark.real_precision_probe  # the probe itself, not the conftest's stand-in
+
 CPU = torch.device("cpu")
 
 
