@@ -93,6 +93,7 @@ def test_random_weights_at_a_chosen_size_and_batch_sizes():
     assert all(row["faces_per_second"] > 0 and row["peak_memory_mib"] > 0 for row in rows)
 
 
+@pytest.mark.real_precision_probe
 def test_auto_precision_shows_the_probe_decision_and_its_timings_then_times_what_it_picked(monkeypatch):
     from facefix.backends.fusion import FusionRestorer
 
