@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 
 from facefix.backends.base import Restorer
@@ -27,6 +28,7 @@ from facefix.media import InputFile
 
 if TYPE_CHECKING:
     from facefix.pipeline import FaceRestorePipeline
+    from facefix.upsample import BackgroundUpsampler
 
 
 @dataclass(frozen=True)
@@ -172,7 +174,55 @@ def bench_pipeline(pipeline: FaceRestorePipeline, items: list[InputFile], *, pre
     )
 
 
-def results_to_json(results: list[BenchResult]) -> str:
+@dataclass(frozen=True)
+class UpsamplerBenchResult:
+    """The background upsampler on one random picture: seconds per megapixel of input."""
+
+    scale: int
+    device: str
+    precision: str
+    width: int
+    height: int
+    tile: int  # input pixels per tile side, 0 = whole picture (after any out-of-memory halving)
+    iterations: int
+    seconds_per_picture: float
+    seconds_per_megapixel: float
+    peak_memory_mib: float
+    threads: int
+    scope: str = "background"
+
+    def summary(self) -> str:
+        tiles = f"tiles of {self.tile} px" if self.tile else "whole picture"
+        return (f"background upsampler x{self.scale} on {self.device} ({self.precision}, {tiles}): "
+                f"{self.width}x{self.height} in {self.seconds_per_picture:.2f} s, "
+                f"{self.seconds_per_megapixel:.2f} s per input megapixel, peak {self.peak_memory_mib:.0f} MiB")
+
+
+def bench_upsampler(upsampler: BackgroundUpsampler, *, size: tuple[int, int], precision: str, warmup: int = 1,
+                    min_iterations: int = 1, min_seconds: float = 2.0) -> UpsamplerBenchResult:
+    """Time :meth:`BackgroundUpsampler.enhance` on a random ``size`` (width, height) uint8 picture."""
+    width, height = size
+    picture = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    device = upsampler.device
+    for _ in range(warmup):
+        upsampler.enhance(picture)
+    synchronize(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    iterations, start = 0, time.perf_counter()
+    while iterations < min_iterations or time.perf_counter() - start < min_seconds:
+        upsampler.enhance(picture)
+        iterations += 1
+    synchronize(device)
+    per_picture = (time.perf_counter() - start) / iterations
+    return UpsamplerBenchResult(
+        scale=upsampler.scale, device=str(device), precision=precision, width=width, height=height,
+        tile=upsampler.tile, iterations=iterations, seconds_per_picture=per_picture,
+        seconds_per_megapixel=per_picture / (width * height / 1e6), peak_memory_mib=_peak_memory_mib(device),
+        threads=torch.get_num_threads())
+
+
+def results_to_json(results: list[BenchResult | UpsamplerBenchResult]) -> str:
     return json.dumps([asdict(r) for r in results], indent=2)
 
 

@@ -102,6 +102,9 @@ def _root(
 ) -> None:
     _debug["on"] = debug
     set_quiet(quiet and not _debugging())
+    from facefix.commands.progress import show_backend_notes
+
+    show_backend_notes()
 
 
 def _attach() -> None:

@@ -44,6 +44,7 @@ def progress(*, transient: bool = False) -> Progress:
 
 def error(message: str) -> None:
     """Print a one-line error (``FILE: cause``)."""
+    # Escaped: file names and hints may hold brackets (photo[1].jpg, pip install -e ".[ray]").
     _errors.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
 
 

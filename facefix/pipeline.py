@@ -12,7 +12,9 @@ different threads so that the next pictures are read and detected while these ar
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -26,6 +28,10 @@ from facefix.face.detect import DetectedFace, FaceDetector
 from facefix.face.parse import FaceParser
 from facefix.face.paste import paste_face
 from facefix.media import Picture
+from facefix.upsample.pictures import enlarge_alpha, enlarge_pixels, enlarged_size
+
+if TYPE_CHECKING:
+    from facefix.upsample.upsampler import BackgroundUpsampler
 
 #: faces whose eyes are closer than this (pixels) are too small to restore (facexlib's default)
 MIN_EYE_DISTANCE = 5.0
@@ -39,6 +45,7 @@ class RestoredPicture:
     faces: list[DetectedFace]
     crops: list[np.ndarray] = field(default_factory=list)  # aligned input faces, BGR, source dtype
     restored: list[np.ndarray] = field(default_factory=list)  # restored faces, BGR, source dtype
+    identity_angles: list[float] = field(default_factory=list)  # per face, when the pipeline scores identity
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -73,6 +80,10 @@ def _center_face(faces: list[DetectedFace], width: int, height: int) -> list[Det
     return [faces[int(np.argmin(distances))]]
 
 
+def _to_uint8(face: np.ndarray) -> np.ndarray:
+    return face if face.dtype == np.uint8 else (face.astype(np.float32) / 257).round().astype(np.uint8)
+
+
 def _cast_like(image: np.ndarray, like: np.ndarray) -> np.ndarray:
     info = np.iinfo(like.dtype)
     return np.clip(np.rint(image), info.min, info.max).astype(like.dtype)
@@ -82,8 +93,16 @@ class FaceRestorePipeline:
     """Restores every face in whole pictures (or aligned face crops) with one restorer."""
 
     def __init__(self, restorer: Restorer, detector: FaceDetector | None, *, upscale: float = 1,
-                 only_center_face: bool = False, batch_size: int | None = 4, parser: FaceParser | None = None):
+                 only_center_face: bool = False, batch_size: int | None = 4, parser: FaceParser | None = None,
+                 background: BackgroundUpsampler | None = None, face_upsample: bool = False,
+                 identity: Callable[[np.ndarray, np.ndarray], float] | None = None):
+        """``background`` enlarges whole pictures (else a LANCZOS4 resize); ``face_upsample`` also passes
+        the restored faces through it before paste-back; ``identity(crop, restored)`` (uint8 BGR faces)
+        scores each face's identity drift into :attr:`RestoredPicture.identity_angles`."""
         self.restorer = restorer
+        self.background = background
+        self.face_upsample = face_upsample and background is not None
+        self.identity = identity
         self.detector = detector
         self.parser = parser
         self.upscale = upscale
@@ -144,19 +163,26 @@ class FaceRestorePipeline:
                 restored[i] = face
         restore_seconds = time.perf_counter() - started
 
-        # 2. Paste.
+        # 2. Paste onto the enlarged pictures.
         started = time.perf_counter()
         canvases = [self._upscaled(picture) for picture in pictures]
+        upsample_seconds = time.perf_counter() - started
         for face, owner, affine in zip(restored, owners, batch.affines):
             mask = self.parser.blend_mask(face, pictures[owner].max_value) if self.parser else None
-            paste_face(canvases[owner], face, affine, self.upscale, blend_mask=mask)
             results[owner].restored.append(_cast_like(face, pictures[owner].bgr))
-        paste_seconds = time.perf_counter() - started
+            if self.face_upsample and self.upscale > 1:
+                face, affine, mask = self._upsampled_face(results[owner].restored[-1], affine, mask)
+            paste_face(canvases[owner], face, affine, self.upscale, blend_mask=mask)
+        paste_seconds = time.perf_counter() - started - upsample_seconds
+        if self.identity is not None:
+            for result in results:
+                result.identity_angles = [self.identity(_to_uint8(crop), _to_uint8(face))
+                                          for crop, face in zip(result.crops, result.restored)]
         count = max(len(results), 1)
         for result, canvas in zip(results, canvases):
             result.picture = self._with_pixels(result.picture, canvas)
             result.seconds = {"detect": batch.detect_seconds / count, "restore": restore_seconds / count,
-                              "paste": paste_seconds / count}
+                              "upscale": upsample_seconds / count, "paste": paste_seconds / count}
         return results
 
     def restore(self, pictures: list[Picture],
@@ -185,14 +211,19 @@ class FaceRestorePipeline:
         return results
 
     def _upscaled(self, picture: Picture) -> np.ndarray:
-        if self.upscale == 1:
-            return picture.bgr.copy()
-        width, height = picture.size
-        size = (int(width * self.upscale), int(height * self.upscale))
-        return cv2.resize(picture.bgr, size, interpolation=cv2.INTER_LANCZOS4)
+        return enlarge_pixels(picture.bgr, enlarged_size(picture, self.upscale), self.background)
+
+    def _upsampled_face(self, face: np.ndarray, affine: np.ndarray,
+                        mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """CodeFormer's ``--face_upsample``: the restored face through the background upsampler, with the
+        crop transform and blend mask scaled to its new size."""
+        size = face.shape[0]
+        big = round(size * self.upscale)
+        face = self.background.enhance(face, (big, big))
+        if mask is not None:
+            mask = cv2.resize(mask, (big, big), interpolation=cv2.INTER_LINEAR)
+        return face, affine * (big / size), mask
 
     def _with_pixels(self, picture: Picture, canvas: np.ndarray) -> Picture:
-        alpha = picture.alpha
-        if alpha is not None and self.upscale != 1:
-            alpha = cv2.resize(alpha, (canvas.shape[1], canvas.shape[0]), interpolation=cv2.INTER_LINEAR)
+        alpha = enlarge_alpha(picture.alpha, (canvas.shape[1], canvas.shape[0]), self.background)
         return Picture(canvas, alpha, picture.grayscale, picture.format)

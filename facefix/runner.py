@@ -9,58 +9,33 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from facefix.concurrency import BackgroundWorker
-from facefix.errors import FacefixError, InputError
-from facefix.media import InputFile, Picture, is_video, read_image, write_image
+from facefix.errors import FacefixError
+from facefix.files import OutputExistsError, is_out_of_space, write_bytes
+from facefix.media import InputFile, Picture, read_image, write_image
 from facefix.pipeline import FaceRestorePipeline, PreparedBatch, RestoredPicture
+from facefix.planning import (FileReport, ImageBatch, OutputOptions, Plan, VideoJob, check_report_target,
+                              exclude_outputs, extras_paths, output_path, plan_files)
 
-_FORMAT_EXTENSIONS = {"auto": None, "png": ".png", "jpg": ".jpg"}
-
-
-@dataclass(frozen=True)
-class OutputOptions:
-    output_dir: Path
-    ext: str = "auto"
-    suffix: str = ""
-    overwrite: bool = False
-    save_faces: bool = False
-    compare: bool = False
-    skip_no_face: bool = False
-    aligned: bool = False
-
-
-@dataclass
-class FileReport:
-    input: str
-    output: str | None = None
-    status: str = "pending"  # restored | no-face | skipped-existing | failed
-    faces: list[dict] = field(default_factory=list)
-    seconds: dict[str, float] = field(default_factory=dict)
-    error: str | None = None
-
-
-def output_path(item: InputFile, options: OutputOptions) -> Path:
-    ext = _FORMAT_EXTENSIONS[options.ext] or item.path.suffix.lower()
-    if is_video(item.path):
-        ext = item.path.suffix.lower()
-    relative = item.relative.with_name(f"{item.relative.stem}{options.suffix}{ext}")
-    return options.output_dir / relative
-
-
-def _check_destination(item: InputFile, target: Path, inputs: set[Path], claimed: dict[Path, Path]) -> None:
-    if target.resolve() in inputs:
-        raise InputError(item.path, f"output {target} would overwrite an input; use another -o or --suffix")
-    if target in claimed:
-        raise InputError(item.path, f"output {target} is already the output of {claimed[target]}")
-    claimed[target] = item.path
+def failure_message(path: Path, exc: BaseException) -> str:
+    """One line naming the file and the cause. Errors that stop the whole run are raised again:
+    out of disk space (no later file fits either) and broken installs (no later file works either)."""
+    if is_out_of_space(exc) or isinstance(exc, ImportError):
+        raise exc
+    if isinstance(exc, FacefixError):
+        message = str(exc)
+        return message if str(path) in message else f"{path}: {message}"
+    cause = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, MemoryError):
+        cause = cause or "not enough memory for this file"
+    return f"{path}: {type(exc).__name__}{': ' + cause if cause else ''}"
 
 
 def _side_by_side(before: np.ndarray, after: np.ndarray) -> np.ndarray:
@@ -69,53 +44,106 @@ def _side_by_side(before: np.ndarray, after: np.ndarray) -> np.ndarray:
     return np.hstack([before, after])
 
 
-def _write_extras(result: RestoredPicture, source: Picture, target: Path, options: OutputOptions) -> None:
-    stem = target.stem
+def _write_extras(result: RestoredPicture, source: Picture, target: Path, stem: str, options: OutputOptions,
+                  inputs: set[Path]) -> None:
     if options.save_faces:
-        faces_dir = target.parent / "faces"
-        faces_dir.mkdir(parents=True, exist_ok=True)
         for i, (crop, face) in enumerate(zip(result.crops, result.restored)):
             pair = Picture(_side_by_side(crop, face), None, source.grayscale, "PNG")
-            write_image(faces_dir / f"{stem}_face{i:02d}.png", pair)
-    if options.compare:
-        compare_dir = target.parent / "compare"
-        compare_dir.mkdir(parents=True, exist_ok=True)
+            write_image(target.parent / "faces" / f"{stem}_face{i:02d}.png", pair, overwrite=options.overwrite,
+                        protected=inputs)
+    for compare in extras_paths(target, stem, options):
         pair = Picture(_side_by_side(source.bgr, result.picture.bgr), None, source.grayscale, "PNG")
-        write_image(compare_dir / f"{stem}.png", pair)
+        write_image(compare, pair, overwrite=options.overwrite, protected=inputs)
 
 
-@dataclass
-class _ImageBatch:
-    """Images restored together: (index into the reports, output path) of each."""
-
-    entries: list[tuple[int, Path]]
+_Loaded = tuple[int, Path, Picture]
 
 
-@dataclass
-class _VideoJob:
-    index: int
-    item: InputFile
-    target: Path
+_Items = Sequence[InputFile] | Mapping[int, InputFile]  # all inputs, or (a worker's) those of one batch
 
 
-def _read_and_prepare(batch: _ImageBatch, items: list[InputFile], pipeline: FaceRestorePipeline,
-                      aligned: bool) -> tuple[list[tuple[int, Path, Picture]], dict[int, str], PreparedBatch | None]:
-    """Decode a batch and detect its faces (runs on the look-ahead thread); unreadable files are
-    returned as errors so that they fail alone."""
+def _read_and_prepare(batch: ImageBatch, items: _Items, pipeline: FaceRestorePipeline,
+                      aligned: bool) -> tuple[list[_Loaded], dict[int, str], PreparedBatch | None]:
+    """Decode a batch and detect its faces (runs on the look-ahead thread). A file that cannot be read
+    is returned as an error so that it fails alone; when detection fails for the batch, ``None`` is
+    returned as the prepared batch and each file is prepared again alone, so only the culprit fails."""
     loaded, errors = [], {}
     for index, target in batch.entries:
         try:
             loaded.append((index, target, read_image(items[index].path)))
-        except FacefixError as exc:
-            errors[index] = str(exc)
-    prepared = None
-    if loaded and not aligned:
-        try:
-            prepared = pipeline.prepare([picture for _, _, picture in loaded])
-        except FacefixError as exc:
-            errors.update({index: str(exc) for index, _, _ in loaded})
+        except Exception as exc:  # noqa: BLE001 - any error of one file is that file's error
+            errors[index] = failure_message(items[index].path, exc)
+    if not loaded or aligned:
+        return loaded, errors, None
+    try:
+        return loaded, errors, pipeline.prepare([picture for _, _, picture in loaded])
+    except Exception as exc:  # noqa: BLE001
+        message = failure_message(items[loaded[0][0]].path, exc)
+        if len(loaded) == 1:
+            errors[loaded[0][0]] = message
             loaded = []
-    return loaded, errors, prepared
+    return loaded, errors, None
+
+
+def _restore_group(loaded: list[_Loaded], prepared: PreparedBatch | None, items: _Items, pipeline: FaceRestorePipeline,
+                   options: OutputOptions, fail: Callable[[int, str], None]) -> list[tuple[list[_Loaded], list]]:
+    """Restore pictures together; if that fails, each alone, so that only the culprit fails."""
+    pictures = [picture for _, _, picture in loaded]
+    try:
+        if options.aligned:
+            return [(loaded, pipeline.restore_aligned(pictures))]
+        return [(loaded, pipeline.complete(prepared if prepared is not None else pipeline.prepare(pictures)))]
+    except Exception as exc:  # noqa: BLE001
+        message = failure_message(items[loaded[0][0]].path, exc)
+        if len(loaded) == 1:
+            fail(loaded[0][0], message)
+            return []
+    return [part for entry in loaded for part in _restore_group([entry], None, items, pipeline, options, fail)]
+
+
+def _restore_groups(loaded: list[_Loaded], prepared: PreparedBatch | None, items: _Items, pipeline: FaceRestorePipeline,
+                    options: OutputOptions, fail: Callable[[int, str], None]) -> list[tuple[list[_Loaded], list]]:
+    if prepared is None and not options.aligned:  # detection failed for the batch: each file alone
+        return [part for entry in loaded for part in _restore_group([entry], None, items, pipeline, options, fail)]
+    return _restore_group(loaded, prepared, items, pipeline, options, fail)
+
+
+def _write_file(report: FileReport, item: InputFile, result: RestoredPicture, source: Picture, target: Path,
+                stem: str, options: OutputOptions, inputs: set[Path], seconds: float) -> int:
+    """Write one restored file into its report; the number of faces it had."""
+    try:  # detection ran on the look-ahead thread: count it in the file's total
+        _write_result(report, result, source, target, stem, options, inputs,
+                      seconds=seconds + result.seconds.get("detect", 0.0))
+    except Exception as exc:  # noqa: BLE001 - an encoder bug fails its file, not the run
+        report.status, report.error = "failed", failure_message(item.path, exc)
+    return len(result.faces) or int(options.aligned)
+
+
+def restore_batch(batch: ImageBatch, items: Mapping[int, InputFile], pipeline: FaceRestorePipeline,
+                  options: OutputOptions) -> list[tuple[int, FileReport, int]]:
+    """One planned batch from start to finish on this thread: ``(index, report, faces)`` of each file.
+
+    What a worker of another engine runs (see :mod:`facefix.engines`); the files fail alone, as in
+    :func:`restore_files`, and each output is written atomically."""
+    reports = {index: FileReport(input=str(items[index].path)) for index, _ in batch.entries}
+    inputs = {items[index].path.resolve() for index, _ in batch.entries}
+    faces: dict[int, int] = {}
+
+    def fail(index: int, message: str) -> None:
+        reports[index].status, reports[index].error = "failed", message
+
+    loaded, errors, prepared = _read_and_prepare(batch, items, pipeline, options.aligned)
+    for index, message in errors.items():
+        fail(index, message)
+    if loaded:
+        started = time.perf_counter()
+        groups = _restore_groups(loaded, prepared, items, pipeline, options, fail)
+        seconds = (time.perf_counter() - started) / len(loaded)
+        for group, results in groups:
+            for (index, target, source), result in zip(group, results):
+                faces[index] = _write_file(reports[index], items[index], result, source, target, batch.stems[index],
+                                           options, inputs, seconds)
+    return [(index, reports[index], faces.get(index, 0)) for index, _ in batch.entries]
 
 
 def restore_files(items: list[InputFile], pipeline: FaceRestorePipeline, options: OutputOptions, *,
@@ -123,14 +151,19 @@ def restore_files(items: list[InputFile], pipeline: FaceRestorePipeline, options
                   video_handler: Callable[[InputFile, Path, FileReport], None] | None = None) -> list[FileReport]:
     """Restore ``items`` into ``options.output_dir``; one :class:`FileReport` per input, in order.
 
+    Any error of one file (unreadable, a detector or model failure, out of memory, a broken video, an
+    output that cannot be written) is that file's error and the run goes on; only Ctrl-C, a full disk
+    and a broken install stop it. An output that another run wrote meanwhile is left alone
+    (``skipped-existing``).
+
     ``on_file_done(report, faces)`` is called after each file (for progress bars), never twice at the
     same time, but not always from the calling thread. While one batch of images is restored, a
     second thread already decodes the next batch and detects its faces, and a third encodes and
     writes the previous one. Every output is written (or has failed) when this returns.
     """
+    plan = plan_files(items, options, images_per_batch=images_per_batch, videos=video_handler is not None)
+    reports, jobs = plan.reports, plan.jobs
     inputs = {item.path.resolve() for item in items}
-    claimed: dict[Path, Path] = {}
-    reports = [FileReport(input=str(item.path)) for item in items]
     one_at_a_time = threading.Lock()
 
     def done(index: int, faces: int = 0) -> None:
@@ -143,50 +176,36 @@ def restore_files(items: list[InputFile], pipeline: FaceRestorePipeline, options
         reports[index].status, reports[index].error = "failed", message
         done(index)
 
-    # 1. Decide what each input needs, in order: skipped and misdirected files are settled here.
-    jobs: list[_ImageBatch | _VideoJob] = []
-    for index, item in enumerate(items):
-        try:
-            target = output_path(item, options)
-            _check_destination(item, target, inputs, claimed)
-        except FacefixError as exc:
-            fail(index, str(exc))
-            continue
-        if target.exists() and not options.overwrite:
-            reports[index].status, reports[index].output = "skipped-existing", str(target)
-            done(index)
-        elif is_video(item.path):
-            if video_handler is None:
-                fail(index, str(InputError(item.path, "videos are not supported by this command")))
-            else:
-                jobs.append(_VideoJob(index, item, target))
-        else:
-            if not jobs or not isinstance(jobs[-1], _ImageBatch) or len(jobs[-1].entries) >= images_per_batch:
-                jobs.append(_ImageBatch([]))
-            jobs[-1].entries.append((index, target))
+    # 1. Planned: skipped and misdirected files are settled already.
+    for index in plan.settled:
+        done(index)
 
-    def write(loaded: list[tuple[int, Path, Picture]], results: list[RestoredPicture], seconds: float) -> None:
+    def write(batch: ImageBatch, loaded: list[_Loaded], results: list[RestoredPicture], seconds: float) -> None:
         for (index, target, source), result in zip(loaded, results):
-            # Detection ran on the look-ahead thread: count it in the file's total.
-            _write_result(reports[index], result, source, target, options,
-                          seconds=seconds + result.seconds.get("detect", 0.0))
-            done(index, len(result.faces) or int(options.aligned))
+            done(index, _write_file(reports[index], items[index], result, source, target, batch.stems[index],
+                                    options, inputs, seconds))
 
-    def finish(writer: BackgroundWorker, loaded: list[tuple[int, Path, Picture]], errors: dict[int, str],
+    def finish(writer: BackgroundWorker, batch: ImageBatch, loaded: list[_Loaded], errors: dict[int, str],
                prepared: PreparedBatch | None) -> None:
         for index, message in errors.items():
             fail(index, message)
         if not loaded:
             return
         started = time.perf_counter()
+        groups = _restore_groups(loaded, prepared, items, pipeline, options, fail)
+        seconds = (time.perf_counter() - started) / len(loaded)
+        for group, results in groups:
+            writer.submit(write, batch, group, results, seconds)
+
+    def run_video(job: VideoJob) -> None:
         try:
-            results = (pipeline.restore_aligned([picture for _, _, picture in loaded]) if options.aligned
-                       else pipeline.complete(prepared))
-        except FacefixError as exc:
-            for index, _, _ in loaded:
-                fail(index, str(exc))
-            return
-        writer.submit(write, loaded, results, (time.perf_counter() - started) / len(loaded))
+            video_handler(job.item, job.target, reports[job.index])
+        except OutputExistsError:
+            reports[job.index].status, reports[job.index].output = "skipped-existing", str(job.target)
+        except Exception as exc:  # noqa: BLE001 - a broken video fails alone
+            reports[job.index].status = "failed"
+            reports[job.index].error = failure_message(job.item.path, exc)
+        done(job.index, len(reports[job.index].faces))
 
     # 2. Run them: while image batch k is restored, batch k + 1 is decoded and its faces detected, and
     #    batch k - 1 is encoded and written. Leaving the block waits for the writes, even on an exception.
@@ -194,42 +213,55 @@ def restore_files(items: list[InputFile], pipeline: FaceRestorePipeline, options
             BackgroundWorker("facefix-write") as writer:
         upcoming: Future | None = None
         for position, job in enumerate(jobs):
-            if isinstance(job, _VideoJob):
-                video_handler(job.item, job.target, reports[job.index])
-                done(job.index, len(reports[job.index].faces))
+            if isinstance(job, VideoJob):
+                run_video(job)
                 continue
             current = upcoming or lookahead.submit(_read_and_prepare, job, items, pipeline, options.aligned)
             following = jobs[position + 1] if position + 1 < len(jobs) else None
             upcoming = (lookahead.submit(_read_and_prepare, following, items, pipeline, options.aligned)
-                        if isinstance(following, _ImageBatch) else None)
-            finish(writer, *current.result())
+                        if isinstance(following, ImageBatch) else None)
+            finish(writer, job, *current.result())
     return reports
 
 
-def _write_result(report: FileReport, result: RestoredPicture, source: Picture, target: Path,
-                  options: OutputOptions, *, seconds: float) -> None:
+def _write_result(report: FileReport, result: RestoredPicture, source: Picture, target: Path, stem: str,
+                  options: OutputOptions, inputs: set[Path], *, seconds: float) -> None:
     report.faces = [face.to_json() for face in result.faces]
+    for entry, angle in zip(report.faces, result.identity_angles):  # with --report-identity
+        entry["identity_angle"] = round(angle, 3)
     report.seconds = {**result.seconds, "total": seconds}
     if not options.aligned and not result.faces and options.skip_no_face:
         report.status = "no-face"
         return
     started = time.perf_counter()
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_image(target, result.picture)
-        _write_extras(result, source, target, options)
-        report.output = str(target)
+        written = write_image(target, result.picture, like=source, overwrite=options.overwrite, protected=inputs)
+        report.output = str(written)
+        _write_extras(result, source, target, stem, options, inputs)
         report.status = "restored" if (result.faces or options.aligned) else "no-face"
+    except OutputExistsError as exc:
+        if exc.path != target:  # an extra (compare image) appeared meanwhile
+            report.status, report.error = "failed", str(exc)
+        else:  # another run wrote this output meanwhile: its file stays
+            report.status, report.output = "skipped-existing", str(target)
     except FacefixError as exc:
+        if is_out_of_space(exc):
+            raise
         report.status, report.error = "failed", str(exc)
     report.seconds["write"] = time.perf_counter() - started
     report.seconds["total"] += report.seconds["write"]
 
 
-def write_report(path: Path, reports: list[FileReport]) -> None:
-    payload = {"files": [report.__dict__ for report in reports],
+def write_report(path: Path, reports: list[FileReport], *, overwrite: bool = False,
+                 inputs: set[Path] = frozenset(), settings: dict | None = None) -> Path:
+    """``settings``: how the run was made (backend, the precision chosen), stored beside the files."""
+    payload = {**({"settings": settings} if settings else {}), "files": [report.__dict__ for report in reports],
                "summary": {status: sum(r.status == status for r in reports)
                            for status in ("restored", "no-face", "skipped-existing", "failed")}}
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(json.dumps(payload, indent=2))
-    tmp.replace(path)
+    # neither an input nor an image this run made is replaced by the report, even with --overwrite
+    made = {Path(report.output).resolve() for report in reports if report.output}
+    return write_bytes(path, json.dumps(payload, indent=2), overwrite=overwrite, protected=set(inputs) | made)
+
+
+__all__ = ["FileReport", "ImageBatch", "OutputOptions", "Plan", "VideoJob", "check_report_target", "exclude_outputs",
+           "failure_message", "output_path", "plan_files", "restore_batch", "restore_files", "write_report"]

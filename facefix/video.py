@@ -11,7 +11,6 @@ encoder thread feeds the previous one to ffmpeg.
 from __future__ import annotations
 
 import itertools
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING
 import imageio_ffmpeg
 import numpy as np
 
+from facefix import files
 from facefix.concurrency import BackgroundWorker
 from facefix.errors import InputError
 from facefix.face.detect import DetectedFace
@@ -65,7 +65,8 @@ def _open(path: Path):
         frames = imageio_ffmpeg.read_frames(str(path))
         meta = next(frames)
     except (RuntimeError, OSError, StopIteration) as exc:
-        raise InputError(path, f"cannot decode this video ({str(exc).splitlines()[0] if str(exc) else 'no frames'})") from None
+        cause = str(exc).splitlines()[0] if str(exc) else "no frames"
+        raise InputError(path, f"cannot decode this video ({cause})") from None
     return frames, meta
 
 
@@ -91,14 +92,18 @@ def _encode(writer, pictures: list[Picture], target: Path) -> None:
         raise InputError(target, f"cannot encode this video ({str(exc).splitlines()[0]})") from None
 
 
-def restore_video(path: Path, target: Path, pipeline, report, bar=None, *, frames_per_batch: int = 8) -> None:
-    """Restore every frame of ``path`` into ``target`` (same container, fps and audio)."""
+def restore_video(path: Path, target: Path, pipeline, report, bar=None, *, frames_per_batch: int = 8,
+                  overwrite: bool = False) -> None:
+    """Restore every frame of ``path`` into ``target`` (same container, fps and audio). An existing
+    ``target`` is replaced only with ``overwrite`` (:class:`facefix.files.OutputExistsError`)."""
+    if target.exists() and not overwrite:
+        raise files.OutputExistsError(target)
     frames, meta = _open(path)
     width, height = meta["size"]
     out_size = (int(width * pipeline.upscale), int(height * pipeline.upscale))
     video_codec, audio_codec = _CODECS.get(target.suffix.lower(), ("libx264", "copy"))
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.stem}.facefix-partial{target.suffix}")
+    tmp = files.temp_path(target)
     writer = imageio_ffmpeg.write_frames(
         str(tmp), out_size, fps=meta["fps"], codec=video_codec, quality=8, macro_block_size=2,
         audio_path=str(path) if meta.get("audio_codec") else None,
@@ -129,8 +134,8 @@ def restore_video(path: Path, target: Path, pipeline, report, bar=None, *, frame
         writer.close()  # only now: the generator must not be closed while the encoder thread uses it
         if count == 0:
             raise InputError(path, "the video has no frames")
-        os.replace(tmp, target)
-    except Exception:
+        files.publish(tmp, target, overwrite=overwrite)
+    except BaseException:
         writer.close()
         tmp.unlink(missing_ok=True)
         raise

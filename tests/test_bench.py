@@ -81,7 +81,7 @@ def test_network_bench_with_auto_batch_size_times_the_size_auto_picks():
 
 def _bench_json(*args: str) -> list[dict]:
     result = runner.invoke(app, ["bench", "--backend", "fusion", "--device", "cpu", "--min-seconds", "0", "--json",
-                                 *args])
+                                 "--precision", "fp32", *args])
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout[result.stdout.index("["):])
 
@@ -91,6 +91,21 @@ def test_random_weights_at_a_chosen_size_and_batch_sizes():
     assert [(row["scope"], row["face_size"], row["batch_size"]) for row in rows] == [("network", 32, 1),
                                                                                     ("network", 32, 2)]
     assert all(row["faces_per_second"] > 0 and row["peak_memory_mib"] > 0 for row in rows)
+
+
+def test_auto_precision_shows_the_probe_decision_and_its_timings_then_times_what_it_picked(monkeypatch):
+    from facefix.backends.fusion import FusionRestorer
+
+    monkeypatch.setattr(FusionRestorer, "precision_probe_config", {"out_size": 32, "narrow": 0.25})  # a quick probe
+    result = runner.invoke(app, ["bench", "--backend", "fusion", "--device", "cpu", "--min-seconds", "0", "--json",
+                                 "--size", "32", "--batch-sizes", "1", "--precision", "auto", "--precision", "fp32"],
+                           env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert result.output.count("precision: ") == 1 and "(auto: bf16 ran" in result.output
+    assert "probe, one face, median of 3 interleaved rounds: fp32" in result.output
+    picked = "bf16" if "precision: bf16" in result.output else "fp32"
+    rows = json.loads(result.stdout[result.stdout.index("["):])
+    assert [row["precision"] for row in rows] == [picked, "fp32"]
 
 
 def test_pipeline_rows_follow_each_network_row(tmp_path):

@@ -12,7 +12,7 @@ import pytest
 import torch
 from helpers.http_server import FileServer
 
-from facefix import hub
+from facefix import hub, locks
 from facefix.errors import CheckpointError, DownloadError, OfflineError
 from facefix.registry import Checkpoint
 
@@ -22,7 +22,7 @@ def served(tmp_path):
     """A 3 MB file on a loopback server and a checkpoint entry pointing at it."""
     root = tmp_path / "server"
     root.mkdir()
-    payload = os.urandom(3_000_000)
+    payload = b"PK\x03\x04" + os.urandom(3_000_000)  # shaped like a torch zip checkpoint
     (root / "weights.pth").write_bytes(payload)
     server = FileServer(root)
     checkpoint = Checkpoint(id="test.weights", urls=(f"{server.url}/weights.pth",), filename="weights.pth",
@@ -90,7 +90,7 @@ def test_two_concurrent_downloads_make_one_good_file(served):
         paths = pool.starmap(_fetch_in_child, [args, args])
     assert paths[0] == paths[1]
     assert Path(paths[0]).read_bytes() == payload
-    assert sorted(p.name for p in Path(paths[0]).parent.iterdir()) == ["weights.pth"]
+    assert sorted(p.name for p in Path(paths[0]).parent.iterdir()) == ["weights.pth", "weights.pth.verified"]
 
 
 def test_mirror_is_tried_first(served, monkeypatch, tmp_path):
@@ -202,3 +202,138 @@ def test_empty_or_truncated_pth_is_a_clear_error(tmp_path, size):
     path.write_bytes(whole.read_bytes()[:size])
     with pytest.raises(CheckpointError, match=r"cut.pth: (empty or truncated|corrupt or truncated) checkpoint file"):
         hub.load_state_dict(path)
+
+
+# Cached bytes are checked before use; locks of dead processes; unpinned downloads; https only.
+
+def test_a_flipped_byte_in_a_cached_file_is_found_and_fetched_again(served):
+    server, checkpoint, payload = served
+    path = hub.fetch(checkpoint)
+    data = bytearray(path.read_bytes())
+    data[1_500_000] ^= 0xFF
+    path.write_bytes(bytes(data))
+    assert hub.fetch(checkpoint).read_bytes() == payload
+    assert server.log.requests == ["/weights.pth", "/weights.pth"]
+
+
+def test_a_truncated_cached_file_is_fetched_again(served):
+    server, checkpoint, payload = served
+    path = hub.fetch(checkpoint)
+    path.write_bytes(payload[:1000])
+    assert hub.fetch(checkpoint).read_bytes() == payload
+
+
+def test_a_good_stamped_file_is_not_hashed_again(served, monkeypatch):
+    _, checkpoint, _ = served
+    hub.fetch(checkpoint)
+    monkeypatch.setattr(hub, "sha256_of", lambda path: pytest.fail("hashed again"))
+    assert hub.fetch(checkpoint).exists()
+
+
+def test_offline_a_corrupt_cached_file_is_one_error_naming_it_and_the_fix(served, monkeypatch):
+    _, checkpoint, payload = served
+    path = hub.fetch(checkpoint)
+    path.write_bytes(payload[:-1] + b"!")
+    monkeypatch.setenv("FACEFIX_OFFLINE", "1")
+    with pytest.raises(OfflineError) as excinfo:
+        hub.fetch(checkpoint)
+    message = str(excinfo.value)
+    assert "corrupt" in message and str(path) in message and checkpoint.urls[0] in message
+    assert "\n" not in message and not path.exists()
+
+
+def test_an_html_page_is_never_accepted_as_unpinned_weights(tmp_path):
+    root = tmp_path / "server"
+    root.mkdir()
+    (root / "GPEN-BFR-512.pth").write_bytes(b"<!DOCTYPE html><html><body>Access denied</body></html>" * 10)
+    server = FileServer(root)
+    try:
+        checkpoint = Checkpoint(id="test.gpen", urls=(f"{server.url}/GPEN-BFR-512.pth",),
+                                filename="GPEN-BFR-512.pth", license="test")
+        with pytest.raises(DownloadError, match="an HTML page"):
+            hub.fetch(checkpoint)
+        assert hub.expected_sha256(checkpoint) is None  # nothing pinned
+        assert not hub.checkpoint_path(checkpoint).exists()
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize(("name", "data", "problem"), [
+    ("w.safetensors", b"\xff" * 64, "not a safetensors file"),
+    ("w.pth", b"garbage!" * 8, "not a PyTorch checkpoint"),
+    ("set.tgz", b"not gzip" * 8, "not a gzip"),
+])
+def test_format_checks(tmp_path, name, data, problem):
+    path = tmp_path / name
+    path.write_bytes(data)
+    assert problem in hub.format_problem(path)
+    torch.save({"w": torch.zeros(1)}, tmp_path / "good.pth")
+    assert hub.format_problem(tmp_path / "good.pth") is None
+
+
+def test_plain_http_is_refused_except_on_this_machine():
+    checkpoint = Checkpoint(id="test.http", urls=("http://example.invalid/w.pth",), filename="w.pth",
+                            license="test")
+    with pytest.raises(DownloadError, match="refused: downloads use https only"):
+        hub.fetch(checkpoint)
+
+
+def test_every_registry_and_dataset_url_is_https():
+    from facefix.eval.datasets import DATASETS
+    from facefix.registry import list_checkpoints
+
+    urls = [url for checkpoint in list_checkpoints() for url in checkpoint.urls]
+    urls += [info.archive_url for info in DATASETS.values() if info.archive_url]
+    assert urls and [url for url in urls if not url.startswith("https://")] == []
+
+
+def test_the_lock_of_a_dead_process_is_taken_over_at_once(served):
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    _, checkpoint, payload = served
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    lock = hub.checkpoint_path(checkpoint).with_name("weights.pth.lock")
+    lock.parent.mkdir(parents=True)
+    lock.write_text(f"{dead.pid} {socket.gethostname()}")  # what kill -9 during a download leaves
+    started = time.perf_counter()
+    assert hub.fetch(checkpoint).read_bytes() == payload
+    assert time.perf_counter() - started < 5 and not lock.exists()
+
+
+def test_the_lock_of_a_live_process_is_waited_for(served, monkeypatch):
+    import socket
+    import threading
+
+    _, checkpoint, payload = served
+    lock = hub.checkpoint_path(checkpoint).with_name("weights.pth.lock")
+    lock.parent.mkdir(parents=True)
+    lock.write_text(f"{os.getpid()} {socket.gethostname()}")  # alive: this very process
+    threading.Timer(0.5, lock.unlink).start()
+    assert hub.fetch(checkpoint).read_bytes() == payload
+
+
+def test_a_pytorch_download_must_match_the_hash_prefix_in_its_name(mirror):
+    folder, _ = mirror
+    torch.save({"w": torch.zeros(3)}, folder / "vgg-deadbeef.pth")  # a real checkpoint, but not the named one
+    checkpoint = Checkpoint(id="test.vgg", urls=("https://download.pytorch.org/models/vgg-deadbeef.pth",),
+                            filename="vgg-deadbeef.pth", license="test")
+    with pytest.raises(DownloadError, match="does not start with deadbeef"):
+        hub.fetch(checkpoint)
+    assert hub.expected_sha256(checkpoint) is None
+
+
+def test_a_late_taker_never_removes_the_lock_another_process_just_took(tmp_path):
+    import socket
+
+    lock = tmp_path / "w.pth.lock"
+    dead = (999_999_999, socket.gethostname())
+    lock.write_text(f"{dead[0]} {dead[1]}")
+    locks.take_over(lock, dead)  # the first waiting process removes the dead lock...
+    assert not lock.exists() and locks.try_lock(lock)  # ...and takes its own
+    locks.take_over(lock, dead)  # the second one acts on its stale judgement
+    assert lock.read_text() == f"{os.getpid()} {socket.gethostname()}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.pth.lock"]

@@ -49,7 +49,7 @@ def test_outputs_are_written_on_another_thread_and_all_exist_on_return(tmp_path,
     def slow_write(path, picture, **kwargs):
         writers.append(threading.current_thread().name)
         time.sleep(0.05)  # a slow encoder: returning early would leave files missing
-        real_write_image(path, picture, **kwargs)
+        return real_write_image(path, picture, **kwargs)
 
     monkeypatch.setattr(runner, "write_image", slow_write)
     items = _photos(tmp_path / "in", 5)
@@ -75,7 +75,7 @@ def test_batch_is_written_while_the_next_one_is_restored(tmp_path, monkeypatch):
     def waiting_write(path, picture, **kwargs):
         if path.name == "00.png":  # with writes on the main thread, the next batch could not start
             overlapped.append(second_batch_started.wait(timeout=10))
-        real_write_image(path, picture, **kwargs)
+        return real_write_image(path, picture, **kwargs)
 
     monkeypatch.setattr(runner, "write_image", waiting_write)
     items = _photos(tmp_path / "in", 4)
@@ -88,7 +88,7 @@ def test_a_write_failure_fails_only_that_file(tmp_path, monkeypatch):
     def write_or_fail(path, picture, **kwargs):
         if path.name == "01.png":
             raise InputError(path.parent, "cannot write output (No space left on device)")
-        real_write_image(path, picture, **kwargs)
+        return real_write_image(path, picture, **kwargs)
 
     monkeypatch.setattr(runner, "write_image", write_or_fail)
     failed = []
@@ -100,31 +100,34 @@ def test_a_write_failure_fails_only_that_file(tmp_path, monkeypatch):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["00.png", "02.png"]
 
 
-def test_pending_writes_finish_when_an_exception_escapes(tmp_path, monkeypatch):
+def test_pending_writes_finish_when_a_fatal_error_escapes(tmp_path, monkeypatch):
     def slow_write(path, picture, **kwargs):
         time.sleep(0.2)
-        real_write_image(path, picture, **kwargs)
+        return real_write_image(path, picture, **kwargs)
 
-    def broken_video(item, target, report):
-        raise RuntimeError("the video handler broke")
+    def broken_install(item, target, report):
+        raise ImportError("No module named 'imageio_ffmpeg'")  # no later file would work either
 
     monkeypatch.setattr(runner, "write_image", slow_write)
     items = _photos(tmp_path / "in", 2)
     (tmp_path / "in" / "clip.mp4").write_bytes(b"")
     items.append(InputFile(tmp_path / "in" / "clip.mp4", Path("clip.mp4")))
-    with pytest.raises(RuntimeError, match="video handler broke"):
-        _restore(items, tmp_path / "out", video_handler=broken_video)
+    with pytest.raises(ImportError, match="imageio_ffmpeg"):
+        _restore(items, tmp_path / "out", video_handler=broken_install)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["00.png", "01.png"]
     assert not any(thread.name == "facefix-write" for thread in threading.enumerate())
 
 
-def test_an_unexpected_error_of_the_writer_reaches_the_caller(tmp_path, monkeypatch):
+def test_an_unexpected_error_of_the_writer_fails_only_that_file(tmp_path, monkeypatch):
     def broken_write(path, picture, **kwargs):
-        raise RuntimeError("a bug in the encoder")
+        if path.name == "01.png":
+            raise RuntimeError("a bug in the encoder")
+        return real_write_image(path, picture, **kwargs)
 
     monkeypatch.setattr(runner, "write_image", broken_write)
-    with pytest.raises(RuntimeError, match="a bug in the encoder"):
-        _restore(_photos(tmp_path / "in", 3), tmp_path / "out")
+    reports = _restore(_photos(tmp_path / "in", 3), tmp_path / "out")
+    assert [r.status for r in reports] == ["restored", "failed", "restored"]
+    assert reports[1].error == f"{tmp_path / 'in' / '01.png'}: RuntimeError: a bug in the encoder"
 
 
 def test_worker_runs_calls_in_order_and_stops_at_the_first_error():

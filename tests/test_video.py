@@ -27,7 +27,7 @@ runner = CliRunner()
 
 @pytest.fixture(autouse=True)
 def _test_backend(monkeypatch):
-    monkeypatch.setitem(backends.BACKENDS, "fusion", "restorers:BrightenRestorer")
+    monkeypatch.setitem(backends.BACKENDS, "fusion", backends.Backend(restorer="restorers:BrightenRestorer"))
 
 
 def _make_video(path, frame: np.ndarray, *, frames: int = 6, fps: int = 12, audio: bool = True):

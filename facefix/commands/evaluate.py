@@ -10,11 +10,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from facefix.commands.background import DEFAULT_TILE, BgTileOpt, BgUpsamplerOpt, BgWeightsOpt
 from facefix.commands.options import (AutoBatchSizeOpt, Detector, DetectorOpt, DetectorWeightsOpt, Device, DeviceOpt,
-                                      Precision, PrecisionOpt, WeightsOpt, renamed)
+                                      MaxMegapixelsOpt, Precision, PrecisionOpt, WeightsOpt, renamed)
 from facefix.commands.hints import load_model
+from facefix.commands.progress import StepBar
 from facefix.console import info, warn
 from facefix.errors import FacefixError
+from facefix.limits import DEFAULT_MEGAPIXELS
 from facefix.quality.metric_table import METRICS, NIQE_BLOCK
 
 if TYPE_CHECKING:  # the evaluation modules (torch, cv2, the backends) load when eval runs, not with --help
@@ -55,18 +58,28 @@ def _option(flag: str, panel: str, help_text: str, **kwargs):
     return typer.Option(flag, help=help_text, rich_help_panel=panel, **kwargs)
 
 
+def _paper_numbers(backend: str):
+    """Every number ``backend``'s papers print (from its row of the backend table)."""
+    from facefix.backends import paper_rows
+    from facefix.eval.paper import numbers_from_rows
+
+    return numbers_from_rows(backend, paper_rows(backend))
+
+
 def _paper_set(dataset: str, folder: Path, declared: str | None) -> str | None:
     """The published set whose paper numbers apply: declared, named, or the cached copy of a known set."""
+    from facefix.backends import BACKENDS
     from facefix.eval.datasets import DATASETS, dataset_dir
-    from facefix.eval.paper import PAPER_SETS
+
+    paper_sets = {number.dataset for name in BACKENDS for number in _paper_numbers(name)}
 
     if declared is not None:
-        if declared not in PAPER_SETS:
-            raise FacefixError(f"--paper-set {declared}: the papers report on {', '.join(sorted(PAPER_SETS))}")
+        if declared not in paper_sets:
+            raise FacefixError(f"--paper-set {declared}: the papers report on {', '.join(sorted(paper_sets))}")
         return declared
-    if dataset in PAPER_SETS:
+    if dataset in paper_sets:
         return dataset
-    return next((name for name in PAPER_SETS if name in DATASETS and dataset_dir(name) == folder), None)
+    return next((name for name in sorted(paper_sets) if name in DATASETS and dataset_dir(name) == folder), None)
 
 
 def _fid_reference(fid_ref: Path | None, fid_stats: Path | None, inception_of) -> fid.FIDReference | None:
@@ -94,6 +107,7 @@ def _inpaint_set(folder: Path, backend: str, weights: str | None, *, gt: Path | 
     inpaint.check_mask_spec(masks, gt is not None)
     inpainter = load_model(inpainter_class(backend), weights, device=device, dtype=dtype,
                            options=RestoreOptions(seed=seed, steps=steps))
+    inpainter.on_step = StepBar()
     samples = load_samples(folder, size=inpainter.face_size, gt=gt, synthesize=False, limit=limit)
     if gt is None:
         inpaint.clean_faces_as_samples(samples)
@@ -106,12 +120,13 @@ def _inpaint_set(folder: Path, backend: str, weights: str | None, *, gt: Path | 
 
 def _restore_set(folder: Path, backend: str, weights: str | None, *, gt: Path | None, synthesize: bool,
                  limit: int | None, unaligned: bool | None, detector: str, detector_weights: Path | None,
-                 device, dtype, batch_size: int, check_before_work) -> list[Sample]:
+                 device, dtype, batch_size: int, check_before_work, background_options: tuple) -> list[Sample]:
     from facefix.backends import RestoreOptions, backend_class
     from facefix.eval import photos
     from facefix.eval.runner import image_files, load_samples, restore_samples
 
     restorer = load_model(backend_class(backend), weights, device=device, dtype=dtype, options=RestoreOptions())
+    restorer.on_step = StepBar()
     if unaligned is None:
         unaligned = photos.looks_unaligned(image_files(folder, limit))
         if unaligned:
@@ -124,9 +139,12 @@ def _restore_set(folder: Path, backend: str, weights: str | None, *, gt: Path | 
         restore_samples(restorer, samples, batch_size=batch_size)
         return samples
     from facefix.face.detect import load_detector
+    from facefix.commands.background import load_background
     from facefix.pipeline import FaceRestorePipeline
 
-    pipeline = FaceRestorePipeline(restorer, load_detector(detector, detector_weights, device), batch_size=batch_size)
+    background = load_background(*background_options, upscale=1, device=device, dtype=dtype)
+    pipeline = FaceRestorePipeline(restorer, load_detector(detector, detector_weights, device), batch_size=batch_size,
+                                   background=background)
     info(f"restoring the faces of {len(samples)} photos with {backend}...")
     found = photos.restore_photos(pipeline, samples, batch_size=batch_size)
     info(f"{found} faces found in {len(samples)} photos")
@@ -156,6 +174,9 @@ def evaluate(
                                               "image is not square.")] = None,
     detector: DetectorOpt = Detector("retinaface_resnet50"),
     detector_weights: DetectorWeightsOpt = None,
+    bg_upsampler: BgUpsamplerOpt = None,  # whole photos: the background through Real-ESRGAN at the same size
+    bg_weights: BgWeightsOpt = None,
+    bg_tile: BgTileOpt = DEFAULT_TILE,
     fid_ref: Annotated[Path | None, _option("--fid-ref", FID, "FID against this folder of images (statistics "
                                             "cached by content).", file_okay=False)] = None,
     fid_stats: Annotated[Path | None, _option("--fid-stats", FID, "FID against these statistics (.npz mu/sigma, "
@@ -173,16 +194,20 @@ def evaluate(
                                                 "(default: the first per-image one).")] = None,
     sheet_count: Annotated[int, _option("--sheet-count", OUTPUTS, "Worst and best images shown.", min=1)] = 4,
     device: DeviceOpt = Device.auto,
-    precision: PrecisionOpt = Precision.fp32,
+    precision: PrecisionOpt = Precision.auto,
     batch_size: AutoBatchSizeOpt = "auto",
+    max_megapixels: MaxMegapixelsOpt = DEFAULT_MEGAPIXELS,
 ) -> None:
     """Run a backend over an evaluation set and score it (mean over images), beside the papers' numbers."""
     import cv2
 
-    from facefix.device import resolve_device, resolve_dtype
+    from facefix.backends import backend_class, inpainter_class
+    from facefix.device import resolve_device
     from facefix.eval import inpaint, report, sheet
     from facefix.eval.datasets import resolve_dataset
-    from facefix.eval.paper import paper_numbers
+    from facefix.eval.paper import select_numbers
+    from facefix.media import limit_pixels
+    from facefix.precision import choose_precision
     from facefix.eval.runner import check_metric_names, check_metrics, score
     from facefix.quality import metrics as metric_functions
 
@@ -192,6 +217,7 @@ def evaluate(
     if results is not None and results.suffix.lower() in (".json", ".csv"):  # --output FILE, the old meaning
         info(f"--output {results}: a score file is now written with --scores (the folder of images is --output)")
         outputs, results = outputs + [results], None
+    limit_pixels(max_megapixels)
     names = [n.strip() for n in (metrics or DEFAULT_METRICS[task]).split(",") if n.strip()]
     check_metric_names(names)
     report.check_score_outputs(outputs)
@@ -202,9 +228,13 @@ def evaluate(
     if task is Task.inpaint and (synthesize or unaligned):
         raise FacefixError("--task inpaint masks aligned clean faces itself (no --synthesize, no --unaligned)")
     backend = backend or DEFAULT_BACKEND[task]
-    torch_device, dtype = resolve_device(device.value), resolve_dtype(precision.value)
+    torch_device = resolve_device(device.value)
     folder = resolve_dataset(dataset)
     published_set = _paper_set(dataset, folder, paper_set)
+    chosen = choose_precision(precision.value, inpainter_class(backend) if task is Task.inpaint
+                              else backend_class(backend), torch_device)
+    info(chosen.describe())
+    dtype = chosen.dtype
 
     inception = None
 
@@ -227,7 +257,8 @@ def evaluate(
         samples = _inpaint_set(folder, backend, weights, masks=mask, steps=steps, seed=seed, **common)
     else:
         samples = _restore_set(folder, backend, weights, synthesize=synthesize, unaligned=unaligned,
-                               detector=detector.value, detector_weights=detector_weights, **common)
+                               detector=detector.value, detector_weights=detector_weights,
+                               background_options=(bg_upsampler, bg_weights, bg_tile), **common)
     if results is not None:
         for sample in samples:
             report.write_new_file(_result_path(results, sample), cv2.imencode(".png", sample.output)[1].tobytes())
@@ -235,11 +266,12 @@ def evaluate(
                    inception=inception_of() if "fid" in names else None)
 
     setting = mask if task is Task.inpaint and mask in inpaint.GENERATED_MASKS else None
-    paper = paper_numbers(backend, published_set, setting)
+    paper = select_numbers(_paper_numbers(backend), published_set, setting)
     described = f"{len(samples)} images" + (f", {setting} masks" if setting else "")
     title = f"{backend} on {published_set or Path(dataset).name or dataset} ({described})"
     Console().print(report.results_table(result, title, paper))
     header = {"backend": backend, "dataset": dataset, "task": task.value, "images": len(samples),
+              "precision": chosen.to_dict(),
               **({"masks": mask} if task is Task.inpaint else {})}
     report.write_scores(outputs, result, paper, header)
     if sheet_path is not None:

@@ -16,11 +16,11 @@ from facefix.errors import CheckpointError, DownloadError, FacefixError
 
 def download_hint(checkpoint_id: str) -> str:
     """The ways to get ``checkpoint_id`` without reaching its URL."""
-    from facefix.backends import BACKENDS, INPAINTERS
+    from facefix.backends import BACKENDS
     from facefix.face import DETECTORS
 
     group = checkpoint_id.partition(".")[0]
-    if group in BACKENDS or group in INPAINTERS:
+    if group in BACKENDS:
         local = "; or give a local file with --weights PATH"
     elif checkpoint_id in DETECTORS.values():
         local = "; or give a local file with --detector-weights PATH, or use --detector dlib (no download)"
@@ -69,10 +69,10 @@ def fitting_backend(path: Path, tried: str) -> tuple[str, str] | None:
     Each backend infers its architecture from the tensors and rejects foreign keys early, so trying
     them in turn costs a fraction of a second unless one fits (then it builds that network once).
     """
-    from facefix.backends import BACKENDS, INPAINTERS, backend_class, inpainter_class
+    from facefix.backends import backend_class, inpainter_class, inpainter_names, restorer_names
 
-    candidates = [(name, "restore", backend_class) for name in BACKENDS if name != tried]
-    candidates += [(name, "inpaint", inpainter_class) for name in INPAINTERS if name != tried]
+    candidates = [(name, "restore", backend_class) for name in restorer_names() if name != tried]
+    candidates += [(name, "inpaint", inpainter_class) for name in inpainter_names() if name != tried]
     for name, command, class_of in candidates:
         if _loads(class_of(name), path):
             return name, command

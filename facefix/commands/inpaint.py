@@ -7,12 +7,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from facefix.commands.options import (AutoBatchSizeOpt, Detector, DetectorOpt, DetectorWeightsOpt, Device, DeviceOpt,
-                                      InpaintBackend, InpaintBackendOpt, OutputDirOpt, Precision, PrecisionOpt, SeedOpt,
-                                      WeightsOpt)
+from facefix.commands.background import DEFAULT_TILE, BgTileOpt, BgUpsampler, BgUpsamplerOpt, BgWeightsOpt
 from facefix.commands.hints import load_model
-from facefix.console import console, error, progress, warn
+from facefix.commands.options import (AutoBatchSizeOpt, Detector, DetectorOpt, DetectorWeightsOpt, Device, DeviceOpt,
+                                      InpaintBackend, InpaintBackendOpt, MaxMegapixelsOpt, OutputDirOpt, Precision,
+                                      PrecisionOpt, SeedOpt, WeightsOpt)
+from facefix.commands.progress import StepBar
+from facefix.console import console, error, info, progress, warn
 from facefix.errors import FacefixError, InputError
+from facefix.limits import DEFAULT_MEGAPIXELS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -62,17 +65,29 @@ def inpaint(
     suffix: Annotated[str, typer.Option("--suffix", help="Appended to output file names.")] = "",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
     device: DeviceOpt = Device.auto,
-    precision: PrecisionOpt = Precision.fp32,
+    precision: PrecisionOpt = Precision.auto,
     batch_size: AutoBatchSizeOpt = "auto",
+    max_megapixels: MaxMegapixelsOpt = DEFAULT_MEGAPIXELS,
+    # whole photos: enlarge the inpainted picture (issue 19)
+    upscale: Annotated[float, typer.Option("--upscale", "-s", min=1, max=8, help="Scale the whole inpainted "
+                                           "photo (1 keeps every unmasked pixel bit for bit).")] = 1,
+    bg_upsampler: BgUpsamplerOpt = None,
+    bg_weights: BgWeightsOpt = None,
+    bg_tile: BgTileOpt = DEFAULT_TILE,
 ) -> None:
     """Fill the masked regions of the faces in INPUTS; pixels outside the mask are kept exactly."""
     # torch, cv2 and the backends load here, not with `facefix --help`
     from facefix.backends import RestoreOptions, inpainter_class
     from facefix.batching import Batches
-    from facefix.device import resolve_device, resolve_dtype
+    from facefix.commands.background import load_background
+    from facefix.device import resolve_device
     from facefix.face.detect import load_detector
     from facefix.inpainting import inpaint_aligned, inpaint_photo
-    from facefix.media import expand_inputs, is_video, read_image, write_image
+    from facefix.media import expand_inputs, is_video, limit_pixels, read_image, write_image
+    from facefix.precision import choose_precision
+    from facefix.upsample.pictures import enlarge_picture
+
+    limit_pixels(max_megapixels)
 
     items, problems = expand_inputs(inputs, recursive=recursive)
     items = [item for item in items if not is_video(item.path)]
@@ -84,10 +99,17 @@ def inpaint(
         raise FacefixError(f"{mask}: no such mask file or folder (or use white, center, random)")
 
     torch_device = resolve_device(device.value)
-    dtype = resolve_dtype(precision.value)
-    inpainter = load_model(inpainter_class(backend.value), weights, device=torch_device, dtype=dtype,
-                           options=RestoreOptions(seed=seed, steps=steps))
+    cls = inpainter_class(backend.value)
+    chosen = choose_precision(precision.value, cls, torch_device)
+    info(chosen.describe())
+    dtype = chosen.dtype
+    inpainter = load_model(cls, weights, device=torch_device, dtype=dtype, options=RestoreOptions(seed=seed, steps=steps))
+    inpainter.on_step = StepBar()
     detector = None if aligned else load_detector(detector.value, detector_weights, torch_device)
+    if aligned and (upscale != 1 or bg_weights or bg_upsampler is BgUpsampler.realesrgan):
+        raise FacefixError("--upscale and --bg-* enlarge whole photos; aligned crops keep their size")
+    background = None if aligned else load_background(bg_upsampler, bg_weights, bg_tile, upscale=upscale,
+                                                      device=torch_device, dtype=dtype)
     batches = Batches(torch_device, batch_size, name=inpainter.name)  # one instance: the size it settles on is kept
     try:
         output.mkdir(parents=True, exist_ok=True)
@@ -113,8 +135,8 @@ def inpaint(
                 if result.unfilled:
                     warn(f"{item.path}: {result.unfilled} masked pixels lie outside every detected face and were "
                           "left as they are")
-                target.parent.mkdir(parents=True, exist_ok=True)
-                write_image(target, result.picture)
+                write_image(target, enlarge_picture(result.picture, upscale, background), like=picture,
+                            overwrite=overwrite, protected=inputs_resolved)
                 done += 1
             except FacefixError as exc:
                 failed += 1

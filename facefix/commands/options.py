@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from typer.core import TyperCommand
 
-from facefix.backends import BACKENDS, INPAINTERS
+from facefix.backends import inpainter_names, restorer_names
 from facefix.face import DETECTORS
 
 
@@ -30,15 +30,16 @@ class Device(str, Enum):
 
 
 class Precision(str, Enum):
+    auto = "auto"
     fp32 = "fp32"
     fp16 = "fp16"
     bf16 = "bf16"
 
 
-Backend = Enum("Backend", {name: name for name in BACKENDS}, type=str)
+Backend = Enum("Backend", {name: name for name in restorer_names()}, type=str)
 
 BackendOpt = Annotated[Backend, typer.Option("--backend", "-b", help="Restoration model.")]
-InpaintBackend = Enum("InpaintBackend", {name: name for name in INPAINTERS}, type=str)
+InpaintBackend = Enum("InpaintBackend", {name: name for name in inpainter_names()}, type=str)
 InpaintBackendOpt = Annotated[InpaintBackend, typer.Option("--backend", "-b", help="Inpainting model.")]
 WeightsOpt = Annotated[
     str | None,
@@ -46,8 +47,9 @@ WeightsOpt = Annotated[
 ]
 DeviceOpt = Annotated[Device, typer.Option("--device", help="auto picks cuda, then mps, then cpu.",
                                            rich_help_panel="Hardware")]
-PrecisionOpt = Annotated[Precision, typer.Option("--precision", help="Inference precision.",
-                                                 rich_help_panel="Hardware")]
+PRECISION_HELP = ("Inference precision. auto: bf16 on a GPU that has it (else fp16), on the CPU bf16 where a "
+                  "one-time probe measures it at least 1.3x faster than fp32, else fp32.")
+PrecisionOpt = Annotated[Precision, typer.Option("--precision", help=PRECISION_HELP, rich_help_panel="Hardware")]
 BatchSizeOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Faces per forward pass.",
                                            rich_help_panel="Hardware")]
 
@@ -72,6 +74,8 @@ Detector = Enum("Detector", {name: name for name in DETECTORS}, type=str)
 DetectorOpt = Annotated[Detector, typer.Option("--detector", help="Face detector.")]
 DetectorWeightsOpt = Annotated[Path | None, typer.Option("--detector-weights", exists=True, dir_okay=False,
                                                          help="A local RetinaFace weight file.")]
+MaxMegapixelsOpt = Annotated[float, typer.Option(
+    "--max-megapixels", min=1, help="Largest image decoded, in megapixels (guards against decompression bombs).")]
 
 
 def renamed(new: object, old: object, new_flag: str, old_flag: str) -> object:

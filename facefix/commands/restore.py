@@ -8,12 +8,21 @@ from typing import Annotated
 
 import typer
 
-from facefix.commands.options import (AutoBatchSizeOpt, Backend, BackendOpt, Detector, DetectorOpt, DetectorWeightsOpt,
-                                      Device, DeviceOpt, InputsArg, OutputDirOpt, Precision,
-                                      PrecisionOpt, SeedOpt, WeightsOpt)
+from facefix.commands.background import DEFAULT_TILE, BgTileOpt, BgUpsamplerOpt, BgWeightsOpt, FaceUpsampleOpt
 from facefix.commands.hints import load_model
-from facefix.console import console, error, progress, warn
+from facefix.commands.options import (AutoBatchSizeOpt, Backend, BackendOpt, Detector, DetectorOpt, DetectorWeightsOpt,
+                                      Device, DeviceOpt, InputsArg, MaxMegapixelsOpt, OutputDirOpt, Precision,
+                                      PrecisionOpt, SeedOpt, WeightsOpt)
+from facefix.commands.progress import StepBar
+from facefix.console import console, error, info, progress, warn
 from facefix.errors import FacefixError
+from facefix.limits import DEFAULT_MEGAPIXELS
+
+
+class Engine(str, Enum):
+    local = "local"
+    ray = "ray"
+
 
 class Ext(str, Enum):
     auto = "auto"
@@ -49,27 +58,57 @@ def restore(
     variant: Annotated[str | None, typer.Option("--variant", help="Model variant (interlcm: 3step, 1step, "
                                                 "colorization, inpainting).")] = None,
     device: DeviceOpt = Device.auto,
-    precision: PrecisionOpt = Precision.fp32,
+    precision: PrecisionOpt = Precision.auto,
     batch_size: AutoBatchSizeOpt = "auto",
+    max_megapixels: MaxMegapixelsOpt = DEFAULT_MEGAPIXELS,
+    # background upsampling and identity report (issue 19)
+    bg_upsampler: BgUpsamplerOpt = None,
+    bg_weights: BgWeightsOpt = None,
+    bg_tile: BgTileOpt = DEFAULT_TILE,
+    face_upsample: FaceUpsampleOpt = False,
+    report_identity: Annotated[bool, typer.Option("--report-identity", help="Add each face's identity drift "
+                                                  "(ArcFace angle, input vs restored crop) to --report.")] = False,
+    # Engines: where the files are restored (see facefix/engines).
+    engine: Annotated[Engine, typer.Option("--engine", rich_help_panel="Scale out",
+                                           help="local: this process; ray: Ray workers (every GPU, or a cluster; "
+                                           'pip install -e ".[ray]").')] = Engine.local,
+    ray_address: Annotated[str | None, typer.Option("--ray-address", rich_help_panel="Scale out",
+                                                    help="A Ray cluster (auto, ray://HOST:10001); "
+                                                    "default: a Ray runtime on this machine.")] = None,
+    ray_workers: Annotated[int | None, typer.Option("--ray-workers", min=1, rich_help_panel="Scale out",
+                                                    help="Worker processes (default: one per GPU; "
+                                                    "without GPUs one per 4 cores).")] = None,
 ) -> None:
     """Restore every face in INPUTS and paste it back seamlessly."""
     # torch, cv2 and the backends load here, not with `facefix --help`
     from facefix.backends import RestoreOptions, backend_class
-    from facefix.device import resolve_device, resolve_dtype
+    from facefix.commands.background import load_background
+    from facefix.device import resolve_device
     from facefix.face.detect import load_detector
     from facefix.face.parse import load_parser
-    from facefix.media import expand_inputs
+    from facefix.media import expand_inputs, limit_pixels
     from facefix.memory import auto_batch_limit
     from facefix.pipeline import FaceRestorePipeline
-    from facefix.runner import OutputOptions, restore_files, write_report
+    from facefix.precision import choose_precision
+    from facefix.quality.metrics import IdentityMetric
+    from facefix.runner import OutputOptions, check_report_target, exclude_outputs, restore_files, write_report
     from facefix.video import restore_video
 
-    # 1. Inputs.
+    if engine is Engine.ray:
+        from facefix.engines.ray_engine import RayOptions, import_ray, restore_files_on_ray
+
+    # 1. Inputs, planned before anything is written: earlier outputs are not inputs.
+    limit_pixels(max_megapixels)
     items, problems = expand_inputs(inputs, recursive=recursive)
+    out = OutputOptions(output_dir=output, ext=ext.value, suffix=suffix, overwrite=overwrite, save_faces=save_faces,
+                        compare=compare, skip_no_face=skip_no_face, aligned=aligned)
+    items = exclude_outputs(items, out)
     for problem in problems:
         error(problem)
     if not items:
         raise typer.Exit(1)
+    if report:
+        check_report_target(report, items, overwrite=overwrite)
 
     # 2. Models.
     options = RestoreOptions(fidelity=fidelity, seed=seed, random_noise=random_noise, steps=steps, variant=variant)
@@ -79,14 +118,32 @@ def restore(
                    if value not in (None, False) and name not in cls.supported_options]
     for name in unsupported:
         warn(f"--{name.replace('_', '-')} has no effect on the {backend.value} backend")
+    if report_identity and report is None:
+        warn("--report-identity writes into the --report file: add --report FILE")
     torch_device = resolve_device(device.value)
-    restorer = load_model(cls, weights, device=torch_device, dtype=resolve_dtype(precision.value), options=options)
-    face_detector = None if aligned else load_detector(detector.value, detector_weights, torch_device)
-    parser = load_parser(torch_device) if parse and not aligned else None
-    pipeline = FaceRestorePipeline(restorer, face_detector, upscale=upscale, only_center_face=only_center_face,
-                                   batch_size=batch_size, parser=parser)
-    out = OutputOptions(output_dir=output, ext=ext.value, suffix=suffix, overwrite=overwrite, save_faces=save_faces,
-                        compare=compare, skip_no_face=skip_no_face, aligned=aligned)
+    chosen = choose_precision(precision.value, cls, torch_device)  # a Ray worker chooses for its own device
+
+    def load_pipeline() -> FaceRestorePipeline:
+        # With --engine ray this runs in each worker, on that worker's device.
+        worker_device = resolve_device(device.value)
+        worker_choice = chosen if worker_device == torch_device else choose_precision(precision.value, cls,
+                                                                                      worker_device)
+        restorer = load_model(cls, weights, device=worker_device, dtype=worker_choice.dtype, options=options)
+        restorer.on_step = StepBar()
+        face_detector = None if aligned else load_detector(detector.value, detector_weights, worker_device)
+        parser = load_parser(worker_device) if parse and not aligned else None
+        background = None if aligned else load_background(bg_upsampler, bg_weights, bg_tile, upscale=upscale,
+                                                          device=worker_device, dtype=worker_choice.dtype)
+        identity = IdentityMetric(worker_device) if report_identity and report is not None else None
+        return FaceRestorePipeline(restorer, face_detector, upscale=upscale, only_center_face=only_center_face,
+                                   batch_size=batch_size, parser=parser, background=background,
+                                   face_upsample=face_upsample, identity=identity)
+
+    if engine is Engine.ray:
+        import_ray()  # before any work: a missing extra is a one-line error
+    else:
+        info(chosen.describe())
+    pipeline = load_pipeline() if engine is Engine.local else None
     try:
         output.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -106,16 +163,26 @@ def restore(
             bar.update(task, advance=1, status=f"{faces_done} faces, {faces_done / elapsed:.2f} faces/s")
 
         def on_video(item, target, file_report) -> None:
-            restore_video(item.path, target, pipeline, file_report, bar)
+            restore_video(item.path, target, pipeline, file_report, bar, overwrite=overwrite)
 
         # pictures decoded together: enough for a full batch of one-face pictures, and a few for overlap
-        images_per_batch = max(4, batch_size or auto_batch_limit(torch_device))
-        reports = restore_files(items, pipeline, out, images_per_batch=images_per_batch,
-                                on_file_done=on_file_done, video_handler=on_video)
+        def images_per_batch(device_type: str) -> int:
+            import torch
+
+            return max(4, batch_size or auto_batch_limit(torch.device(device_type)))
+
+        if engine is Engine.ray:
+            ray_options = RayOptions(address=ray_address, workers=ray_workers, use_gpus=device is not Device.cpu)
+            reports = restore_files_on_ray(items, load_pipeline, out, images_per_batch=images_per_batch,
+                                           ray_options=ray_options, on_file_done=on_file_done)
+        else:
+            reports = restore_files(items, pipeline, out, on_file_done=on_file_done, video_handler=on_video,
+                                    images_per_batch=images_per_batch(pipeline.restorer.device.type))
 
     # 4. Summary.
     if report:
-        write_report(report, reports)
+        write_report(report, reports, overwrite=overwrite, inputs={item.path.resolve() for item in items},
+                     settings={"backend": backend.value, "precision": chosen.to_dict()})
     failed = sum(r.status == "failed" for r in reports) + len(problems)
     counts = {s: sum(r.status == s for r in reports) for s in ("restored", "no-face", "skipped-existing")}
     console.print(f"{counts['restored']} restored, {counts['no-face']} without faces, "

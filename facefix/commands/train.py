@@ -15,7 +15,7 @@ import typer
 from facefix.commands.options import Command, Device, DeviceOpt, Precision, renamed
 from facefix.console import console, warn
 from facefix.errors import FacefixError
-from facefix.train.recipes import RECIPES, recipe_class
+from facefix.backends import recipe_class, recipe_names
 
 if TYPE_CHECKING:  # torch and the training modules load when training starts, not with --help
     import torch
@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # torch and the training modules load when training starts, n
     from facefix.train.distributed import DistributedContext
 
 app = typer.Typer(help="Train a backend (and export inference weights).", invoke_without_command=True)
-Method = Enum("Method", {name: name for name in RECIPES}, type=str)
+Method = Enum("Method", {name: name for name in recipe_names()}, type=str)
 
 
 #: --precision -> the config's mixed_precision (fp32 steps are not mixed)
@@ -147,5 +147,5 @@ def export(
     from facefix.train.export import export_run
 
     target = output if output.suffix == ".safetensors" else output / f"{run.resolve().name}.safetensors"
-    folder = export_run(run, target, overwrite=overwrite)
+    folder = export_run(run, target, recipe_class, overwrite=overwrite)
     console.print(f"exported {folder} -> {target}")

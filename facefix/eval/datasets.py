@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tarfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from facefix import hub
 from facefix.errors import FacefixError
@@ -29,8 +29,8 @@ class DatasetInfo:
 
 
 DATASETS: dict[str, DatasetInfo] = {
-    "lfw": DatasetInfo("lfw", 13233, "http://vis-www.cs.umass.edu/lfw/", "UMass Amherst (official archive)",
-                       "research use, no formal licence", False, "http://vis-www.cs.umass.edu/lfw/lfw.tgz"),
+    "lfw": DatasetInfo("lfw", 13233, "https://vis-www.cs.umass.edu/lfw/", "UMass Amherst (official archive)",
+                       "research use, no formal licence", False, "https://vis-www.cs.umass.edu/lfw/lfw.tgz"),
     "celeba-test": DatasetInfo("celeba-test", 3000, "https://github.com/TencentARC/VQFR (CelebA-Test)",
                                "Google Drive", "CelebA: non-commercial research", True),
     "lfw-test": DatasetInfo("lfw-test", 1711, "https://github.com/TencentARC/GFPGAN (LFW-Test)", "Google Drive",
@@ -72,12 +72,37 @@ def resolve_dataset(spec: str) -> Path:
     return target
 
 
+def check_members(archive: Path, members: list[tarfile.TarInfo]) -> None:
+    """Refuse an archive that would write outside its folder: absolute names, ``..``, links pointing out,
+    devices. Checked here, not left to ``tarfile``'s ``data`` filter alone: Python 3.11 releases before the
+    2025 tarfile fixes let crafted links slip past it."""
+    for member in members:
+        name = PurePosixPath(member.name)
+        if name.is_absolute() or ".." in name.parts or (name.parts and name.parts[0].endswith(":")):
+            raise FacefixError(f"{archive}: refused: member {member.name!r} would be written outside the folder")
+        if not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
+            raise FacefixError(f"{archive}: refused: member {member.name!r} is a device or pipe")
+        if member.issym() or member.islnk():
+            link = PurePosixPath(member.linkname)
+            resolved = link.parts if member.islnk() else (*name.parent.parts, *link.parts)
+            depth = 0
+            for part in resolved:
+                depth += -1 if part == ".." else (0 if part in ("", ".") else 1)
+                if depth < 0:
+                    break
+            if link.is_absolute() or depth < 0:
+                raise FacefixError(f"{archive}: refused: link {member.name!r} -> {member.linkname!r} points "
+                                   "outside the folder")
+
+
 def _unpack(archive: Path, target: Path) -> None:
     partial = target.with_name(target.name + ".partial")
     partial.mkdir(parents=True, exist_ok=True)
     try:
         with tarfile.open(archive) as tar:
-            tar.extractall(partial, filter="data")  # "data" refuses absolute paths, links out, devices
+            members = tar.getmembers()
+            check_members(archive, members)
+            tar.extractall(partial, members=members, filter="data")  # and "data" refuses what it knows
     except (tarfile.TarError, OSError) as exc:
         raise FacefixError(f"{archive}: cannot unpack ({exc})") from None
     partial.replace(target)

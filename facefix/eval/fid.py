@@ -14,8 +14,8 @@ published sha256 prefix.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +27,7 @@ import torch
 from facefix import hub
 from facefix.console import progress
 from facefix.errors import FacefixError
+from facefix.files import OutputExistsError, write_with
 from facefix.quality import metrics as m
 from facefix.media import IMAGE_EXTENSIONS
 
@@ -90,10 +91,8 @@ def folder_reference(folder: Path, features: m.InceptionFeatures) -> FIDReferenc
             rows.append(features([_read_reference(p) for p in chunk]))
             bar.advance(task, len(chunk))
     mean, cov = m.feature_statistics(np.concatenate(rows))
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    partial = cached.with_name(cached.stem + ".partial.npz")
-    np.savez(partial, mu=mean, sigma=cov)
-    os.replace(partial, cached)
+    with contextlib.suppress(OutputExistsError):  # another run cached the same statistics meanwhile
+        write_with(cached, lambda tmp: np.savez(tmp, mu=mean, sigma=cov))
     return FIDReference(mean, cov, description)
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 from rich.table import Table
 
+from facefix import files
 from facefix.errors import FacefixError
 from facefix.quality.metrics import METRICS
 from facefix.eval.paper import NOT_COMPUTED_DIRECTIONS, PaperNumber
@@ -41,10 +41,7 @@ def check_score_outputs(paths: list[Path]) -> None:
 def write_new_file(path: Path, data: str | bytes) -> None:
     """Write atomically, and only if nothing is there (checked again: the run may have been long)."""
     check_new_file(path, "facefix eval")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_bytes(data.encode() if isinstance(data, str) else data)
-    os.replace(partial, path)
+    files.write_bytes(path, data)
 
 
 def _cell(value: float | None) -> str:

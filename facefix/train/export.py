@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -19,7 +20,6 @@ from facefix.errors import FacefixError
 from facefix.train.config import apply_overrides
 from facefix.train.loop import newest_checkpoint
 from facefix.train.recipe import TrainRecipe
-from facefix.train.recipes import RECIPES, recipe_class
 
 EMA_FILE = "ema.safetensors"
 
@@ -34,15 +34,19 @@ def find_checkpoint(run: Path) -> Path:
     return newest
 
 
-def rebuild_recipe(ema_file: Path) -> TrainRecipe:
+#: a method name -> its recipe class (the backend table's ``recipe_class``; raises FacefixError if none)
+RecipeLookup = Callable[[str], type[TrainRecipe]]
+
+
+def rebuild_recipe(ema_file: Path, recipe_class: RecipeLookup) -> TrainRecipe:
     """The recipe of the run that wrote ``ema_file``, on the CPU, with the EMA weights as its generator."""
     weights = hub.load_state_dict(ema_file)  # first: a file that is no safetensors fails here, naming itself
     metadata = hub.read_metadata(ema_file)
     method = metadata.get("method")
-    if method not in RECIPES:
-        raise FacefixError(f"{ema_file}: trained with method {method!r}, which has no training recipe "
-                           f"(available: {', '.join(RECIPES)})")
-    cls = recipe_class(method)
+    try:
+        cls = recipe_class(str(method))
+    except FacefixError as exc:
+        raise FacefixError(f"{ema_file}: trained with method {method!r}, but {exc}") from None
     try:
         saved = json.loads(metadata.get("config", ""))
     except json.JSONDecodeError:
@@ -65,14 +69,14 @@ def rebuild_recipe(ema_file: Path) -> TrainRecipe:
     return recipe
 
 
-def export_run(run: Path, output: Path, *, overwrite: bool = False) -> Path:
+def export_run(run: Path, output: Path, recipe_class: RecipeLookup, *, overwrite: bool = False) -> Path:
     """Write ``recipe.export(ema)`` of the newest checkpoint of ``run`` to ``output``; returns the checkpoint."""
     if output.suffix != ".safetensors":
         raise FacefixError(f"{output}: an inference file is written as .safetensors (name it so)")
     if output.exists() and not overwrite:
         raise FacefixError(f"{output}: already exists (use --overwrite)")
     folder = find_checkpoint(run)
-    recipe = rebuild_recipe(folder / EMA_FILE)
+    recipe = rebuild_recipe(folder / EMA_FILE, recipe_class)
     weights, metadata = recipe.export(recipe.generator)
-    hub.save_state_dict(weights, output, metadata)
+    hub.save_state_dict(weights, output, metadata, overwrite=overwrite)
     return folder

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from facefix.train.config import TrainConfig
 from facefix.quality.degradation import DegradationConfig
+from facefix.train.config import TrainConfig
 
 
 class TrainRecipe(ABC):
@@ -30,6 +30,8 @@ class TrainRecipe(ABC):
     name: ClassVar[str]
     config_class: ClassVar[type[TrainConfig]]
     degradation: ClassVar[DegradationConfig | None]
+    #: the backend's Restorer class (anything with ``from_exported(weights, device=)``), None if it only inpaints
+    restorer_class: ClassVar[Any] = None
 
     def __init__(self, config: TrainConfig, device: torch.device):
         self.config = config
@@ -75,15 +77,12 @@ class TrainRecipe(ABC):
         """How validation restores faces with ``generator`` (the EMA copy): a function from ``lq`` batches
         to restored ones, both RGB in [0, 1] on :attr:`device`; None skips validation.
 
-        By default it is the method's inference backend built from the exported weights, so validation
-        scores what ``facefix restore --weights`` would give; methods with no restoring backend (inpainting)
-        get None. A recipe whose backend cannot be built from its exported weights alone overrides this.
+        By default it is the method's inference backend (:attr:`restorer_class`) built from the exported
+        weights, so validation scores what ``facefix restore --weights`` would give; methods with no
+        restoring backend (inpainting) get None. A recipe whose backend cannot be built from its exported
+        weights alone overrides this.
         """
-        from facefix.backends import BACKENDS, RestoreOptions, backend_class
-
-        if self.name not in BACKENDS:
+        if self.restorer_class is None:
             return None
         weights, _ = self.export(generator)
-        restorer = backend_class(self.name).from_state_dict(weights, config=None, device=self.device,
-                                                            dtype=torch.float32, options=RestoreOptions(seed=0))
-        return restorer.restore
+        return self.restorer_class.from_exported(weights, device=self.device).restore

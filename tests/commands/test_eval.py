@@ -43,7 +43,7 @@ def _faces(folder, count=4, size=64, shape=None):
 @pytest.fixture
 def brighten(monkeypatch):
     """``fusion`` replaced by a restorer that brightens 64-px faces (instant, no weights)."""
-    monkeypatch.setitem(backends.BACKENDS, "fusion", "restorers:BrightenRestorer")
+    monkeypatch.setitem(backends.BACKENDS, "fusion", backends.Backend(restorer="restorers:BrightenRestorer"))
 
 
 class _PixelIdentity:

@@ -27,7 +27,7 @@ TEST_BACKEND = "restorers:BrightenRestorer"
 
 @pytest.fixture(autouse=True)
 def _test_backend(monkeypatch):
-    monkeypatch.setitem(backends.BACKENDS, "fusion", TEST_BACKEND)
+    monkeypatch.setitem(backends.BACKENDS, "fusion", backends.Backend(restorer=TEST_BACKEND))
 
 
 def _detector_args() -> list[str]:
@@ -138,7 +138,7 @@ def test_recursive_folder_keeps_the_tree(tmp_path):
 
 def _run_cli(args: list[str], **kwargs) -> subprocess.Popen:
     code = ("import sys; sys.path.insert(0, 'tests'); import facefix.backends as b; "
-            f"b.BACKENDS['fusion'] = {TEST_BACKEND!r}; from facefix.cli import main; "
+            f"b.BACKENDS['fusion'] = b.Backend(restorer={TEST_BACKEND!r}); from facefix.cli import main; "
             "sys.argv = ['facefix'] + sys.argv[1:]; main()")
     return subprocess.Popen([sys.executable, "-c", code, *args], cwd=REPO, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, **kwargs)
@@ -192,3 +192,18 @@ def test_options_a_backend_ignores_are_named_in_a_warning(tmp_path):
     assert result.exit_code == 0, result.output
     for flag in ("--steps", "--variant", "--fidelity"):
         assert f"{flag} has no effect on the fusion backend" in result.output
+
+
+@pytest.mark.parametrize("flag", [[], ["--precision", "fp32"]])
+def test_the_chosen_precision_is_printed_once_and_stored_in_the_report(tmp_path, flag):
+    face = tmp_path / "face.png"
+    cv2.imwrite(str(face), np.full((64, 64, 3), 100, np.uint8))
+    result = runner.invoke(app, ["restore", str(face), "--aligned", "-o", str(tmp_path / "out"), "--device", "cpu",
+                                 "--report", str(tmp_path / "report.json"), *flag], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert result.output.count("precision: ") == 1
+    stored = json.loads((tmp_path / "report.json").read_text())["settings"]["precision"]
+    assert stored["requested"] == ("fp32" if flag else "auto")
+    assert stored["precision"] in ("fp32", "bf16")
+    if not flag:  # the CPU probe ran (the test restorer ignores its dtype, so either answer is right)
+        assert stored["probe"]["fp32_seconds"] > 0 and stored["probe"]["cached"] is False

@@ -15,6 +15,7 @@ from facefix.cli import app
 from facefix.face.align import ffhq_template
 from facefix.face.detect import DetectedFace
 from facefix.pipeline import from_tensor, to_tensor
+from facefix.backends import recipe_class
 from facefix.train.export import rebuild_recipe
 
 runner = CliRunner()
@@ -56,7 +57,7 @@ def test_train_export_and_restore_with_the_trained_weights(tmp_path):
     assert result.exit_code == 0, result.output
     restored = cv2.imread(str(tmp_path / "out" / "face.png"))
     # what validation would have shown for this face, up to the 8-bit rounding of the written file
-    recipe = rebuild_recipe(run / "checkpoints" / "step_0000003" / "ema.safetensors")
+    recipe = rebuild_recipe(run / "checkpoints" / "step_0000003" / "ema.safetensors", recipe_class)
     expected = recipe.validation_restorer(recipe.generator)(to_tensor([face], 255, torch.device("cpu")))
     assert np.abs(restored.astype(np.float32) - from_tensor(expected, 255)[0]).max() <= 0.5 + 1e-3
 

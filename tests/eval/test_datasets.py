@@ -35,3 +35,51 @@ def test_lfw_archive_is_fetched_through_the_hub_and_unpacked(mirror):
     folder = datasets.resolve_dataset("lfw")
     assert (folder / "lfw" / "Someone" / "Someone_0001.jpg").exists()
     assert datasets.resolve_dataset("lfw") == folder  # cached: no second download
+
+
+def _tar_with(path, build) -> None:
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as tar:
+        build(tar, tarfile, io)
+
+
+@pytest.mark.parametrize("kind", ["dotdot", "absolute", "symlink-out", "hardlink-out"])
+def test_archive_members_that_leave_the_folder_are_refused(tmp_path, kind):
+    from facefix.eval.datasets import _unpack
+
+    def build(tar, tarfile, io):
+        data = b"x"
+        name = {"dotdot": "lfw/../../evil.txt", "absolute": "/tmp/evil.txt"}.get(kind, "lfw/ok.txt")
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+        if kind in ("symlink-out", "hardlink-out"):
+            link = tarfile.TarInfo("lfw/link")
+            link.type = tarfile.SYMTYPE if kind == "symlink-out" else tarfile.LNKTYPE
+            link.linkname = "../../../etc/passwd" if kind == "symlink-out" else "../outside.txt"
+            tar.addfile(link)
+
+    archive = tmp_path / "evil.tgz"
+    _tar_with(archive, build)
+    with pytest.raises(FacefixError, match="refused"):
+        _unpack(archive, tmp_path / "set")
+    assert not (tmp_path / "evil.txt").exists() and not (tmp_path / "set").exists()
+
+
+def test_an_archive_with_links_inside_unpacks(tmp_path):
+    from facefix.eval.datasets import _unpack
+
+    def build(tar, tarfile, io):
+        info = tarfile.TarInfo("lfw/a/face.jpg")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"abc"))
+        link = tarfile.TarInfo("lfw/b/same.jpg")
+        link.type, link.linkname = tarfile.SYMTYPE, "../a/face.jpg"
+        tar.addfile(link)
+
+    archive = tmp_path / "ok.tgz"
+    _tar_with(archive, build)
+    _unpack(archive, tmp_path / "set")
+    assert (tmp_path / "set" / "lfw" / "b" / "same.jpg").read_bytes() == b"abc"

@@ -5,8 +5,15 @@ from __future__ import annotations
 import pytest
 from conftest import shared_path
 
+from facefix.backends import BACKENDS, paper_rows
+from facefix.eval.paper import NOT_COMPUTED_DIRECTIONS, numbers_from_rows, select_numbers
 from facefix.quality.metrics import METRICS
-from facefix.eval.paper import NOT_COMPUTED_DIRECTIONS, PAPER_NUMBERS, paper_numbers
+
+PAPER_NUMBERS = [number for name in BACKENDS for number in numbers_from_rows(name, paper_rows(name))]
+
+
+def paper_numbers(backend, dataset, setting=None):
+    return select_numbers(numbers_from_rows(backend, paper_rows(backend)), dataset, setting)
 
 SEED_FILES = {"seed 000": "000_", "seed 001": "001_", "seed 004": "004_"}
 

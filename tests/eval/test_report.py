@@ -10,10 +10,13 @@ import pytest
 from rich.console import Console
 
 from facefix.errors import FacefixError
-from facefix.eval.paper import paper_numbers
+from facefix.backends import paper_rows
+from facefix.eval.paper import numbers_from_rows, select_numbers
 from facefix.eval.report import results_table, to_csv, write_new_file
 from facefix.eval.runner import EvalResult, Sample
 from facefix.eval.sheet import LABEL_HEIGHT, TILE_HEIGHT, contact_sheet, ranked
+
+FUSION_PAPER = numbers_from_rows("fusion", paper_rows("fusion"))
 
 
 @pytest.fixture
@@ -42,7 +45,7 @@ def test_files_are_never_overwritten(tmp_path):
 
 def test_table_puts_paper_numbers_beside_ours(result):
     console = Console(width=200, record=True)
-    console.print(results_table(result, "fusion on lfw-test", paper_numbers("fusion", "lfw-test")))
+    console.print(results_table(result, "fusion on lfw-test", select_numbers(FUSION_PAPER, "lfw-test")))
     text = console.export_text()
     psnr_row = next(line for line in text.splitlines() if "psnr" in line)
     niqe_row = next(line for line in text.splitlines() if "niqe" in line)
@@ -54,7 +57,7 @@ def test_table_puts_paper_numbers_beside_ours(result):
 
 def test_paper_numbers_keep_their_printed_precision(result):
     console = Console(width=200, record=True)
-    console.print(results_table(result, "fusion on celeba-test", paper_numbers("fusion", "celeba-test")))
+    console.print(results_table(result, "fusion on celeba-test", select_numbers(FUSION_PAPER, "celeba-test")))
     text = console.export_text()
     assert "0.230" in text and "73.90" in text  # GFPGAN's LPIPS and MUSIQ as seed 004 prints them
     musiq_row = next(line for line in text.splitlines() if "musiq" in line)

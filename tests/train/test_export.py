@@ -1,7 +1,7 @@
 """`facefix train export`: the file is the recipe's export of the EMA weights, and it restores as validation did.
 
-Parametrised over ``RECIPES``, so a recipe added there is covered without touching this file. A run is one
-step with ``ema_decay`` 0.5, so its EMA weights differ from its live ones.
+Parametrised over the backend table's recipes, so a recipe added there is covered without touching this
+file. A run is one step with ``ema_decay`` 0.5, so its EMA weights differ from its live ones.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import torch
 from helpers.training import tiny_trainer, write_tiny_faces
 
 from facefix import hub
-from facefix.backends import BACKENDS, RestoreOptions, backend_class, inpainter_class
+from facefix.backends import (RestoreOptions, backend_class, inpainter_class, recipe_class, recipe_names,
+                              restorer_names)
 from facefix.errors import FacefixError
 from facefix.face.masks import center_mask
 from facefix.train.export import export_run, find_checkpoint
-from facefix.train.recipes import RECIPES, recipe_class
 
 SIZE = 32
 SETTINGS = {"size": SIZE, "batch_size": 2, "max_steps": 1, "checkpoint_every": 1, "ema_decay": 0.5}
@@ -33,7 +33,7 @@ def faces(tmp_path_factory):
 
 def _inference(method: str, trainer, path):
     """``(the exported file through the backend's own loading, the run's own inference)``, face batch -> faces."""
-    if method in BACKENDS:
+    if method in restorer_names():
         loaded = backend_class(method).load(str(path))
         assert loaded.face_size == SIZE
         return loaded.restore, trainer.recipe.validation_restorer(trainer.ema)
@@ -54,12 +54,12 @@ def _inference(method: str, trainer, path):
     return centre_filled(loaded), centre_filled(direct)
 
 
-@pytest.mark.parametrize("method", sorted(RECIPES))
+@pytest.mark.parametrize("method", sorted(recipe_names()))
 def test_export_is_the_recipes_export_of_the_ema_and_restores_as_validation_did(method, faces, tmp_path):
     trainer = tiny_trainer(recipe_class(method), faces, tmp_path / "run", **SETTINGS)
     trainer.train()
     path = tmp_path / "exported.safetensors"
-    export_run(tmp_path / "run", path)
+    export_run(tmp_path / "run", path, recipe_class)
 
     weights, metadata = trainer.recipe.export(trainer.ema)
     assert metadata["facefix_method"] == method and hub.read_metadata(path) == metadata
@@ -95,7 +95,7 @@ def test_errors_name_the_file(fusion_run, tmp_path):
 
     def fails(run, expected: str, output=out):
         with pytest.raises(FacefixError, match=expected):
-            export_run(run, output)
+            export_run(run, output, recipe_class)
 
     fails(tmp_path, f"{re.escape(str(tmp_path))}: no checkpoint found")
     config = json.loads(hub.read_metadata(find_checkpoint(fusion_run) / "ema.safetensors")["config"])
@@ -108,6 +108,6 @@ def test_errors_name_the_file(fusion_run, tmp_path):
           f"{ema}: cannot rebuild its fusion recipe: saved config: unknown config key")
     fails(fusion_run, "an inference file is written as .safetensors", output=tmp_path / "out.pth")
 
-    export_run(fusion_run, out)
+    export_run(fusion_run, out, recipe_class)
     fails(fusion_run, f"{re.escape(str(out))}: already exists")
-    export_run(fusion_run, out, overwrite=True)
+    export_run(fusion_run, out, recipe_class, overwrite=True)

@@ -1,6 +1,6 @@
 """Acceptance: a CPU smoke run of every training recipe runs, checkpoints, and resumes exactly.
 
-Parametrised over ``RECIPES``, so a recipe added there is covered without touching this file. Each run
+Parametrised over the backend table's recipes, so a recipe added there is covered without touching this file. Each run
 is 3 steps of 4 faces from 8 (two steps per epoch): the checkpoint at step 1 is in the middle of epoch 0,
 and the resumed run crosses into epoch 1.
 """
@@ -11,8 +11,8 @@ import pytest
 from conftest import shared_path
 from helpers.training import tiny_trainer, write_tiny_faces
 
+from facefix.backends import recipe_class, recipe_names
 from facefix import hub
-from facefix.train.recipes import RECIPES, recipe_class
 
 SETTINGS = {"size": 32, "batch_size": 4, "max_steps": 3, "checkpoint_every": 1}
 
@@ -38,7 +38,7 @@ def generated_faces(tmp_path_factory):
     return write_tiny_faces(tmp_path_factory.mktemp("faces"), count=8)
 
 
-@pytest.mark.parametrize("method", sorted(RECIPES))
+@pytest.mark.parametrize("method", sorted(recipe_names()))
 def test_smoke_run_checkpoints_and_resumes_exactly(method, generated_faces, tmp_path):
     _assert_resume_is_exact(method, generated_faces, tmp_path)
 

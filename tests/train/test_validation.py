@@ -11,13 +11,12 @@ import torch
 from helpers.training import tiny_trainer, write_tiny_faces
 
 from facefix import hub
-from facefix.backends import BACKENDS, RestoreOptions
+from facefix.backends import RestoreOptions, recipe_class, recipe_names, restorer_names
 from facefix.backends.fusion import FusionRestorer
 from facefix.backends.fusion.training import FusionRecipe
 from facefix.quality.metrics import psnr
 from facefix.train import validation
 from facefix.train.data import DegradedFaces, list_faces
-from facefix.train.recipes import RECIPES, recipe_class
 from facefix.train.validation import Validator, to_uint8_bgr
 
 SIZE = 32
@@ -108,12 +107,12 @@ def test_lpips_is_scored_when_pretrained_weights_are_allowed(folders, monkeypatc
     assert result.note == ""
 
 
-@pytest.mark.parametrize("method", sorted(RECIPES))
+@pytest.mark.parametrize("method", sorted(recipe_names()))
 def test_every_recipe_validates_or_says_why_not(method, folders, tmp_path):
     train, held_out = folders
     trainer = tiny_trainer(recipe_class(method), train, tmp_path, size=SIZE, batch_size=2)
     result = Validator(trainer.recipe, list_faces(held_out), lpips=False).run(trainer.ema)
-    if method not in BACKENDS:  # inpainting-only methods
+    if method not in restorer_names():  # inpainting-only methods
         assert result.metrics == {} and result.grid is None and "no restorer" in result.note
     else:
         assert np.isfinite(result.metrics["val_psnr"]) and result.grid.shape == (4 * SIZE, 3 * SIZE, 3)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from facefix.backends.base import Inpainter, RestoreOptions
+from facefix.backends.base import Inpainter, RestoreOptions, counted_steps
 from facefix.backends.ddpm.checkpoint import is_diffusers_unet, is_palette, load_diffusers_unet, load_unet
 from facefix.backends.ddpm.schedule import PALETTE_TEST_SCHEDULE, PaletteSampler
 from facefix.backends.ddpm.unet import DiffusionUNet, UNetConfig
@@ -35,6 +35,11 @@ DEFAULT_STEPS = 250
 class DDPMInpainter(Inpainter):
     name = "ddpm"
     supported_options = frozenset({"seed", "steps"})
+    tiny_config = {"inner_channel": 32, "channel_mults": [1, 2], "res_blocks": 1, "num_head_channels": 16,
+                   "attn_res": [], "ffc": True, "size": 64}
+    fp16_safe = True  # GroupNorm and the noise-level sinusoid in fp32 (tests/test_precision_quality.py)
+    # not bf16_safe: bf16's 8 significant bits move the sampler's path in the hole (42 grey levels at the 99.9th
+    # percentile on the golden config), so --precision auto keeps ddpm out of bf16
 
     def __init__(self, network: torch.nn.Module, *, conditional: bool, face_size: int, device: torch.device,
                  dtype: torch.dtype, options: RestoreOptions):
@@ -70,6 +75,23 @@ class DDPMInpainter(Inpainter):
                        dtype=dtype, options=options)
         raise CheckpointError("not a diffusion inpainting checkpoint (neither Palette/facefix U-Net nor diffusers UNet2DModel)")
 
+    @classmethod
+    def from_config(cls, config: Mapping | None = None, *, device: torch.device | str = "cpu",
+                    dtype: torch.dtype = torch.float32, options: RestoreOptions | None = None) -> DDPMInpainter:
+        """A conditional model (the seed paper's U-Net) of ``config``: :class:`UNetConfig` fields and ``size``."""
+        config = dict(config or {})
+        size = int(config.pop("size", 256))
+        unet_config = UNetConfig(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in config.items()})
+        return cls(DiffusionUNet(unet_config), conditional=True, face_size=size, device=torch.device(device),
+                   dtype=dtype, options=options or RestoreOptions())
+
+    def weights_file(self) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+        if not self.conditional:
+            raise NotImplementedError("the unconditional (diffusers) model is read from its registry folder only")
+        weights, _ = super().weights_file()
+        settings = {"num_head_channels": self.network.config.num_head_channels, "size": self.face_size}
+        return weights, {"config": json.dumps(settings)}
+
     def _generator(self) -> torch.Generator:
         seed = self.options.seed if self.options.seed is not None else torch.seed()
         return torch.Generator().manual_seed(seed)
@@ -88,7 +110,8 @@ class DDPMInpainter(Inpainter):
         steps = self.options.steps or DEFAULT_STEPS
         if self.conditional:
             sampler = PaletteSampler(PALETTE_TEST_SCHEDULE, steps)
-            filled = sampler.sample(self._denoise, known, mask, generator=self._generator())
+            filled = sampler.sample(self._denoise, known, mask, generator=self._generator(),
+                                    on_step=counted_steps(self.on_step, "inpainting", sampler.num_steps))
         else:
             filled = self._repaint(known, mask, steps)
         out = (filled.clamp(-1, 1) + 1) / 2
@@ -97,8 +120,6 @@ class DDPMInpainter(Inpainter):
     def _repaint(self, known: torch.Tensor, mask: torch.Tensor, steps: int) -> torch.Tensor:
         from diffusers import RePaintScheduler
 
-        from facefix.console import progress
-
         scheduler = RePaintScheduler(num_train_timesteps=1000, beta_start=1e-4, beta_end=0.02,
                                      beta_schedule="linear", clip_sample=True)
         scheduler.set_timesteps(steps, jump_length=10, jump_n_sample=10, device=known.device)
@@ -106,14 +127,13 @@ class DDPMInpainter(Inpainter):
         keep = 1 - mask  # diffusers' RePaint: 1 = keep, 0 = fill
         image = torch.randn(known.shape, generator=generator).to(known)
         previous = int(scheduler.timesteps[0]) + 1
-        with progress(transient=True) as bar:
-            task = bar.add_task("inpainting (RePaint)", total=len(scheduler.timesteps), status="")
-            for t in scheduler.timesteps:
-                if int(t) < previous:
-                    noise_pred = self._denoise(image, t)
-                    image = scheduler.step(noise_pred, t, image, known, keep, generator).prev_sample
-                else:
-                    image = scheduler.undo_step(image, previous, generator)
-                previous = int(t)
-                bar.advance(task)
+        step = counted_steps(self.on_step, "inpainting (RePaint)", len(scheduler.timesteps))
+        for t in scheduler.timesteps:
+            if int(t) < previous:
+                noise_pred = self._denoise(image, t)
+                image = scheduler.step(noise_pred, t, image, known, keep, generator).prev_sample
+            else:
+                image = scheduler.undo_step(image, previous, generator)
+            previous = int(t)
+            step()
         return image

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 
 import torch
 
-from facefix.console import progress
-
 
 @dataclass(frozen=True)
 class LinearSchedule:
@@ -85,20 +83,21 @@ class PaletteSampler:
 
     @torch.no_grad()
     def sample(self, denoiser: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], known: torch.Tensor,
-               mask: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Fill ``mask == 1`` of ``known`` (RGB in [-1, 1]); the result equals ``known`` where ``mask == 0``."""
+               mask: torch.Tensor, *, generator: torch.Generator | None = None,
+               on_step: Callable[[], None] | None = None) -> torch.Tensor:
+        """Fill ``mask == 1`` of ``known`` (RGB in [-1, 1]); the result equals ``known`` where ``mask == 0``.
+        ``on_step()`` is called after each step."""
 
         def randn() -> torch.Tensor:
             return torch.randn(known.shape, generator=generator, dtype=torch.float32).to(known)
 
         condition = known * (1 - mask) + mask * randn()
         sample = condition
-        with progress(transient=True) as bar:
-            task = bar.add_task("inpainting", total=self.num_steps, status="")
-            for index in reversed(range(self.num_steps)):
-                gammas = torch.full((known.shape[0], 1), float(self.gammas[index]), device=known.device)
-                noise_pred = denoiser(torch.cat([condition, sample], dim=1), gammas.to(known.dtype))
-                sample = self.step(noise_pred, index, sample, randn()).prev_sample
-                sample = known * (1 - mask) + mask * sample
-                bar.advance(task)
+        for index in reversed(range(self.num_steps)):
+            gammas = torch.full((known.shape[0], 1), float(self.gammas[index]), device=known.device)
+            noise_pred = denoiser(torch.cat([condition, sample], dim=1), gammas.to(known.dtype))
+            sample = self.step(noise_pred, index, sample, randn()).prev_sample
+            sample = known * (1 - mask) + mask * sample
+            if on_step is not None:
+                on_step()
         return sample

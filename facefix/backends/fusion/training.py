@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from facefix.backends.fusion import FusionRestorer
 from facefix.backends.fusion.checkpoint import load_fusion_network
 from facefix.backends.fusion.network import FusionConfig, FusionGFPGAN
 from facefix.train.config import TrainConfig
@@ -34,6 +35,7 @@ class FusionTrainConfig(TrainConfig):
 
 class FusionRecipe(TrainRecipe):
     name = "fusion"
+    restorer_class = FusionRestorer
     config_class = FusionTrainConfig
     degradation = GFPGAN_DEGRADATION
 

@@ -31,22 +31,25 @@ bar counts the network evaluations.
 from __future__ import annotations
 
 import dataclasses
+import json
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 
-from facefix.backends.base import Inpainter, Restorer, RestoreOptions
-from facefix.backends.interlcm.checkpoint import (DEFAULT_FACE_SIZE, DEFAULT_VARIANT, VARIANTS, InterLCMWeights,
-                                                  get_variant, official_configs, resolve, split_bundle)
-from facefix.backends.interlcm.components import InterLCMModels
+from facefix.backends.base import Inpainter, Restorer, RestoreOptions, counted_steps
+from facefix.backends.interlcm.checkpoint import (DEFAULT_FACE_SIZE, DEFAULT_VARIANT, METADATA_KEY, VARIANTS,
+                                                  InterLCMWeights, get_variant, official_configs, resolve,
+                                                  split_bundle)
+from facefix.backends.interlcm.components import TINY_CONFIGS, InterLCMModels
 from facefix.backends.interlcm.pipeline import InterLCMPipeline, InterLCMSettings
 from facefix.backends.interlcm.sampler import face_seeds, seeded_noise
-from facefix.console import console, progress
 
 __all__ = ["VARIANTS", "InterLCMInpainter", "InterLCMModels", "InterLCMPipeline", "InterLCMRestorer",
            "InterLCMSettings"]
 
+logger = logging.getLogger(__name__)
 DEFAULT_SEED = 0
 _cpu_notice_shown = False
 
@@ -56,10 +59,13 @@ class InterLCMRestorer(Restorer):
 
     name = "interlcm"
     supported_options = frozenset({"seed", "steps", "variant"})
+    tiny_config = TINY_CONFIGS
+    fp16_safe = bf16_safe = True  # the VAE stays fp32 under fp16 (tests/test_precision_quality.py)
 
     def __init__(self, models: InterLCMModels, *, variant: str = DEFAULT_VARIANT, face_size: int = DEFAULT_FACE_SIZE,
-                 device: torch.device, dtype: torch.dtype, options: RestoreOptions):
+                 device: torch.device, dtype: torch.dtype, options: RestoreOptions, configs: Mapping | None = None):
         super().__init__(face_size=face_size, device=device, dtype=dtype, options=options)
+        self.configs = dict(configs) if configs is not None else None  # of the parts, for weights_file()
         self.variant = get_variant(variant)
         # --steps overrides the variant's number of network evaluations (the weights were trained for theirs)
         settings = InterLCMSettings(evaluations=options.steps or self.variant.evaluations,
@@ -72,7 +78,7 @@ class InterLCMRestorer(Restorer):
                      options: RestoreOptions) -> InterLCMRestorer:
         models = InterLCMModels.from_state_dicts(weights.state_dicts, weights.configs)
         return cls(models, variant=weights.variant.name, face_size=weights.face_size, device=device, dtype=dtype,
-                   options=options)
+                   options=options, configs=weights.configs)
 
     @classmethod
     def load(cls, weights: str | Path | None = None, *, device: torch.device | str = "cpu",
@@ -99,17 +105,28 @@ class InterLCMRestorer(Restorer):
         """Random weights of the official architecture (or of ``config``, shaped as in :meth:`from_state_dict`)."""
         config = dict(config or {})
         options = options or RestoreOptions()
-        models = InterLCMModels.from_configs({**official_configs(), **config.get("configs", {})})
-        return cls(models, variant=options.variant or config.get("variant", DEFAULT_VARIANT),
+        configs = {**official_configs(), **config.get("configs", {})}
+        return cls(InterLCMModels.from_configs(configs),
+                   variant=options.variant or config.get("variant", DEFAULT_VARIANT),
                    face_size=int(config.get("face_size", DEFAULT_FACE_SIZE)), device=torch.device(device),
-                   dtype=dtype, options=options)
+                   dtype=dtype, options=options, configs=configs)
+
+    def weights_file(self) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+        """All five parts in one bundle with their settings, as ``facefix train export`` writes it."""
+        if self.configs is None:
+            raise NotImplementedError("these InterLCM parts were built without their configs")
+        models = self.pipeline.models.modules()
+        bundle = {f"{role}.{key}": value.detach().cpu()
+                  for role, module in models.items() for key, value in module.state_dict().items()}
+        settings = {"variant": self.variant.name, "face_size": self.face_size,
+                    "configs": {role: self.configs[role] for role in models if role in self.configs}}
+        return bundle, {METADATA_KEY: json.dumps(settings)}
 
     def _announce_cpu(self) -> None:
         global _cpu_notice_shown
         if self.device.type == "cpu" and not _cpu_notice_shown:
             _cpu_notice_shown = True
-            console.print("[yellow]note:[/] InterLCM runs on the CPU: expect minutes per face (a GPU takes "
-                          "under a second)")
+            logger.warning("InterLCM runs on the CPU: expect minutes per face (a GPU takes under a second)")
 
     def restore(self, faces: torch.Tensor) -> torch.Tensor:
         self._announce_cpu()
@@ -121,12 +138,8 @@ class InterLCMRestorer(Restorer):
 
         lq = faces.to(self.device, torch.float32) * 2 - 1
         with torch.inference_mode():
-            if self.device.type != "cpu":
-                output = self.pipeline.run(lq, noise)
-            else:
-                with progress(transient=True) as bar:
-                    task = bar.add_task(f"InterLCM {self.variant.name}", total=evaluations, status="")
-                    output = self.pipeline.run(lq, noise, on_step=lambda: bar.advance(task))
+            output = self.pipeline.run(lq, noise, on_step=counted_steps(self.on_step, f"InterLCM {self.variant.name}",
+                                                                        evaluations))
         return ((output.clamp(-1, 1) + 1) / 2).to(faces.device)
 
 
@@ -136,10 +149,21 @@ class InterLCMInpainter(Inpainter):
 
     name = "interlcm"
     supported_options = frozenset({"seed", "steps", "variant"})
+    fp16_safe = bf16_safe = True  # the VAE stays fp32 under fp16 (tests/test_precision_quality.py)
+
+    tiny_config = {**TINY_CONFIGS, "variant": "inpainting"}
 
     def __init__(self, restorer: InterLCMRestorer):
         self.restorer = restorer
         self.face_size, self.device = restorer.face_size, restorer.device
+
+    @classmethod
+    def from_config(cls, config: Mapping | None = None, *, device: torch.device | str = "cpu",
+                    dtype: torch.dtype = torch.float32, options: RestoreOptions | None = None) -> InterLCMInpainter:
+        return cls(InterLCMRestorer.from_config(config, device=device, dtype=dtype, options=options))
+
+    def weights_file(self) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+        return self.restorer.weights_file()
 
     @classmethod
     def load(cls, weights: str | Path | None = None, *, device: torch.device | str = "cpu",
@@ -151,5 +175,6 @@ class InterLCMInpainter(Inpainter):
 
     def inpaint(self, faces: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         hole = masks.to(faces.device) > 0.5
+        self.restorer.on_step = self.on_step
         filled = self.restorer.restore(torch.where(hole, torch.ones_like(faces), faces))
         return torch.where(hole, filled.to(faces), faces)

@@ -21,6 +21,7 @@ ones (the registry's ``[checkpoint.config]`` tables); the visual encoder's is re
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,10 +30,10 @@ import torch
 
 from facefix import hub
 from facefix.backends.interlcm.components import FROZEN_CHECKPOINTS, ROLES
-from facefix.console import console
 from facefix.errors import CheckpointError
 from facefix.registry import Checkpoint, get_checkpoint, is_checkpoint_id
 
+logger = logging.getLogger(__name__)
 #: the face size the released models were trained at
 DEFAULT_FACE_SIZE = 512
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
@@ -101,8 +102,9 @@ def _licence_notice(checkpoints: list[Checkpoint]) -> None:
     pending = [c for c in checkpoints if c.license.startswith("CC-BY-NC") and not hub.checkpoint_path(c).exists()]
     if pending and not _notice_shown:
         _notice_shown = True
-        console.print(f"[yellow]licence:[/] InterLCM's weights ({', '.join(c.id for c in pending)}) are "
-                      f"{pending[0].license}: non-commercial use only ({pending[0].origin})")
+        logger.warning("InterLCM's weights (%s) are %s: non-commercial use only (%s)",
+                       ", ".join(c.id for c in pending), pending[0].license, pending[0].origin,
+                       extra={"label": "licence"})
 
 
 def registry_parts(roles: list[str], variant: Variant) -> tuple[dict, dict]:

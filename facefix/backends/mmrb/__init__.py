@@ -18,6 +18,9 @@ class MMRBRestorer(Restorer):
     decoded input features, never random noise)."""
 
     name = "mmrb"
+    tiny_config = {"size": 64, "style_dim": 32, "n_mlp": 2, "channel_multiplier": 1, "narrow": 0.0625}
+    fp16_safe = bf16_safe = True  # tests/test_precision_quality.py
+    precision_probe_config = {"size": 64}
 
     def __init__(self, network: MMRBNet, *, device: torch.device, dtype: torch.dtype, options: RestoreOptions):
         super().__init__(face_size=network.config.size, device=device, dtype=dtype, options=options)

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from facefix.backends.mmrb import MMRBRestorer
 from facefix.backends.mmrb.checkpoint import load_mmrb_network
 from facefix.backends.mmrb.discriminator import (GPENDiscriminator, LocalDiscriminator, freeze_blocks,
                                                  load_discriminator, local_crop_size)
@@ -56,6 +57,7 @@ class MMRBTrainConfig(TrainConfig):
 
 class MMRBRecipe(TrainRecipe):
     name = "mmrb"
+    restorer_class = MMRBRestorer
     config_class = MMRBTrainConfig
     degradation = MMRB_DEGRADATION
 
