@@ -97,8 +97,8 @@ def _root(
                                           help="Print the version and exit.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks and library warnings "
                                         "(anywhere on the line).")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors and results only: no progress, "
-                                        "status or warnings (anywhere on the line).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors (and what goes to stdout): no "
+                                        "progress, status, warnings or summary (anywhere on the line).")] = False,
 ) -> None:
     _debug["on"] = debug
     set_quiet(quiet and not _debugging())

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-import numpy as np
-import pytest
+# One intra-op thread (before torch is first imported; subprocesses inherit it). The test networks are tiny:
+# a second thread gains little, and where other work shares the cores OpenMP's spinning threads make a
+# tiny forward pass up to 18x slower (measured: 0.38 s -> 6.9 s). OMP_NUM_THREADS set by the caller wins.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(__import__("os").environ.get("FACEFIX_SHARED", REPO.parent / "shared"))
+SHARED = Path(os.environ.get("FACEFIX_SHARED", REPO.parent / "shared"))
 
 
 def shared_path(*parts: str) -> Path:

@@ -6,6 +6,7 @@ the user would change, so the advice is added here.
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -40,15 +41,25 @@ def with_hint(exc: Exception) -> str:
 
 
 def _loads(cls: Any, path: Path) -> bool:
+    """Whether ``cls`` accepts the file, without downloading anything: a backend that accepts it and then
+    asks for its other parts (InterLCM's frozen networks) has recognised it."""
     import torch
 
+    offline = os.environ.get("FACEFIX_OFFLINE")
+    os.environ["FACEFIX_OFFLINE"] = "1"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = cls.load(str(path), device=torch.device("cpu"))
-    except Exception:  # noqa: BLE001 - any failure means "not this backend"
+            cls.load(str(path), device=torch.device("cpu"))
+    except DownloadError:
+        return True
+    except Exception:  # noqa: BLE001 - any other failure means "not this backend"
         return False
-    del model
+    finally:
+        if offline is None:
+            os.environ.pop("FACEFIX_OFFLINE", None)
+        else:
+            os.environ["FACEFIX_OFFLINE"] = offline
     return True
 
 

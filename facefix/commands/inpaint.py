@@ -101,9 +101,10 @@ def inpaint(
     torch_device = resolve_device(device.value)
     cls = inpainter_class(backend.value)
     chosen = choose_precision(precision.value, cls, torch_device)
-    info(chosen.describe())
     dtype = chosen.dtype
-    inpainter = load_model(cls, weights, device=torch_device, dtype=dtype, options=RestoreOptions(seed=seed, steps=steps))
+    inpainter = load_model(cls, weights, device=torch_device, dtype=dtype,
+                           options=RestoreOptions(seed=seed, steps=steps))
+    info(chosen.describe())  # once the weights are in: a first run that cannot get them is one line
     inpainter.on_step = StepBar()
     detector = None if aligned else load_detector(detector.value, detector_weights, torch_device)
     if aligned and (upscale != 1 or bg_weights or bg_upsampler is BgUpsampler.realesrgan):

@@ -141,9 +141,9 @@ def restore(
 
     if engine is Engine.ray:
         import_ray()  # before any work: a missing extra is a one-line error
-    else:
-        info(chosen.describe())
     pipeline = load_pipeline() if engine is Engine.local else None
+    if pipeline is not None:  # said once the weights are in: a first run that cannot get them is one line
+        info(chosen.describe())
     try:
         output.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

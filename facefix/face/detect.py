@@ -159,7 +159,6 @@ def load_detector(name: str = "retinaface_resnet50", weights: str | Path | None 
     import torch
 
     from facefix import hub
-    from facefix.errors import DownloadError
     from facefix.registry import get_checkpoint
 
     if name not in DETECTORS:
@@ -167,11 +166,8 @@ def load_detector(name: str = "retinaface_resnet50", weights: str | Path | None 
     if name == "dlib":
         return DlibDetector()
     checkpoint = get_checkpoint(DETECTORS[name])
-    try:
-        path = Path(weights) if weights else hub.fetch(checkpoint)
-    except DownloadError as exc:
-        raise FacefixError(f"{exc} (no download needed with --detector dlib, from pip install "
-                           "'facefix[offline]')") from None
+    # a failed download carries its checkpoint id: the command line adds --detector-weights and --detector dlib
+    path = Path(weights) if weights else hub.fetch(checkpoint)
     if not path.is_file():
         raise FacefixError(f"{path}: detector weights not found")
     state_dict = hub.load_state_dict(path)

@@ -53,7 +53,7 @@ def test_train_export_and_restore_with_the_trained_weights(tmp_path):
     face = cv2.resize(cv2.imread(str(faces / "0.png")), (64, 64), interpolation=cv2.INTER_AREA)
     cv2.imwrite(str(tmp_path / "face.png"), face)
     result = runner.invoke(app, ["restore", "--aligned", "--weights", str(weights), str(tmp_path / "face.png"),
-                                 "-o", str(tmp_path / "out"), "--device", "cpu"])
+                                 "-o", str(tmp_path / "out"), "--device", "cpu", "--precision", "fp32"])
     assert result.exit_code == 0, result.output
     restored = cv2.imread(str(tmp_path / "out" / "face.png"))
     # what validation would have shown for this face, up to the 8-bit rounding of the written file
