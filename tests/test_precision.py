@@ -76,7 +76,7 @@ def test_the_probe_is_cached_per_machine_torch_and_backend(_isolated_cache):
 
     entries = json.loads((_isolated_cache / precision.PROBE_FILE).read_text())
     (key,) = entries
-    assert torch.__version__ in key and key.endswith("timed")
+    assert torch.__version__ in key and key.endswith('timed | {"face_size": 8}')
     other = _choose(_timed_backend({"fp32": 0.01, "bf16": 0.03}, name="other"))
     assert not other.cached and other.precision == "fp32"
 
