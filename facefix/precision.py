@@ -112,8 +112,8 @@ def _choose_on_cpu(cls, fresh: bool) -> PrecisionChoice:
     if cls.precision_probe_config is None:
         return PrecisionChoice("fp32", AUTO, f"the {cls.name} backend is too slow on the CPU to probe")
     key = probe_key(cls.name, cls.precision_probe_config)
-    cached = None if fresh else _read_cache().get(key)
-    probe = ProbeResult(**cached) if cached else measure(cls)
+    cached = None if fresh else _cached_probe(key)
+    probe = cached or measure(cls)
     if not cached:
         _write_cache(key, probe)
     picked = "bf16" if probe.speedup >= BF16_MIN_SPEEDUP else "fp32"
@@ -178,6 +178,13 @@ def _read_cache() -> dict[str, dict]:
     except (OSError, ValueError):
         return {}  # absent or damaged: measure again
     return data if isinstance(data, dict) else {}
+
+
+def _cached_probe(key: str) -> ProbeResult | None:
+    try:
+        return ProbeResult(**_read_cache()[key])
+    except (KeyError, TypeError):  # not measured yet, or an entry of another shape: measure again
+        return None
 
 
 def _write_cache(key: str, probe: ProbeResult) -> None:

@@ -102,6 +102,9 @@ def test_a_damaged_cache_is_measured_again(_isolated_cache):
     (_isolated_cache / precision.PROBE_FILE).write_text("{not json")
     chosen = _choose(_timed_backend({"fp32": 0.04, "bf16": 0.01}))
     assert chosen.precision == "bf16" and not chosen.cached
+    (key,) = json.loads((_isolated_cache / precision.PROBE_FILE).read_text())
+    (_isolated_cache / precision.PROBE_FILE).write_text(json.dumps({key: {"speed": 2}}))
+    assert not _choose(_timed_backend({"fp32": 0.04, "bf16": 0.01})).cached
     assert len(json.loads((_isolated_cache / precision.PROBE_FILE).read_text())) == 1
 
 
