@@ -19,7 +19,7 @@ import json
 import os
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -111,9 +111,9 @@ def _choose_on_cpu(cls, fresh: bool) -> PrecisionChoice:
         return PrecisionChoice("fp32", AUTO, f"bf16 is outside the quality gate for {cls.name}")
     if cls.precision_probe_config is None:
         return PrecisionChoice("fp32", AUTO, f"the {cls.name} backend is too slow on the CPU to probe")
-    key = probe_key(cls.name)
-    cached = None if fresh else _read_cache().get(key)
-    probe = ProbeResult(**cached) if cached else measure(cls)
+    key = probe_key(cls.name, cls.precision_probe_config)
+    cached = None if fresh else _cached_probe(key)
+    probe = cached or measure(cls)
     if not cached:
         _write_cache(key, probe)
     picked = "bf16" if probe.speedup >= BF16_MIN_SPEEDUP else "fp32"
@@ -151,9 +151,11 @@ def _probe_pass(cls, dtype: torch.dtype) -> Callable[[], object]:
     return lambda: model.restore(face)
 
 
-def probe_key(backend: str) -> str:
-    """What the probe's answer depends on: the machine, its processor, torch, the backend."""
-    return " | ".join([platform.node(), _cpu_model(), f"torch {torch.__version__}", backend])
+def probe_key(backend: str, probe_config: Mapping) -> str:
+    """What the probe's answer depends on: the machine, its processor, torch, the backend (and the network
+    it times, so that a changed probe measures again)."""
+    return " | ".join([platform.node(), _cpu_model(), f"torch {torch.__version__}", backend,
+                       json.dumps(probe_config, sort_keys=True)])
 
 
 def _cpu_model() -> str:
@@ -176,6 +178,13 @@ def _read_cache() -> dict[str, dict]:
     except (OSError, ValueError):
         return {}  # absent or damaged: measure again
     return data if isinstance(data, dict) else {}
+
+
+def _cached_probe(key: str) -> ProbeResult | None:
+    try:
+        return ProbeResult(**_read_cache()[key])
+    except (KeyError, TypeError):  # not measured yet, or an entry of another shape: measure again
+        return None
 
 
 def _write_cache(key: str, probe: ProbeResult) -> None:

@@ -78,7 +78,7 @@ def test_the_probe_is_cached_per_machine_torch_and_backend(_isolated_cache):
 
     entries = json.loads((_isolated_cache / precision.PROBE_FILE).read_text())
     (key,) = entries
-    assert torch.__version__ in key and key.endswith("timed")
+    assert torch.__version__ in key and key.endswith('timed | {"face_size": 8}')
     other = _choose(_timed_backend({"fp32": 0.01, "bf16": 0.03}, name="other"))
     assert not other.cached and other.precision == "fp32"
 
@@ -104,6 +104,9 @@ def test_a_damaged_cache_is_measured_again(_isolated_cache):
     (_isolated_cache / precision.PROBE_FILE).write_text("{not json")
     chosen = _choose(_timed_backend({"fp32": 0.04, "bf16": 0.01}))
     assert chosen.precision == "bf16" and not chosen.cached
+    (key,) = json.loads((_isolated_cache / precision.PROBE_FILE).read_text())
+    (_isolated_cache / precision.PROBE_FILE).write_text(json.dumps({key: {"speed": 2}}))
+    assert not _choose(_timed_backend({"fp32": 0.04, "bf16": 0.01})).cached
     assert len(json.loads((_isolated_cache / precision.PROBE_FILE).read_text())) == 1
 
 

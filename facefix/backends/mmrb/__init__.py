@@ -20,7 +20,7 @@ class MMRBRestorer(Restorer):
     name = "mmrb"
     tiny_config = {"size": 64, "style_dim": 32, "n_mlp": 2, "channel_multiplier": 1, "narrow": 0.0625}
     fp16_safe = bf16_safe = True  # tests/test_precision_quality.py
-    precision_probe_config = {"size": 64}
+    precision_probe_config = {"size": 128}  # 1.87x here, 1.53x at 64 px: small layers hide the gain
 
     def __init__(self, network: MMRBNet, *, device: torch.device, dtype: torch.dtype, options: RestoreOptions):
         super().__init__(face_size=network.config.size, device=device, dtype=dtype, options=options)
