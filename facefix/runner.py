@@ -13,6 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -21,6 +22,7 @@ from facefix.concurrency import BackgroundWorker
 from facefix.errors import FacefixError, InputError
 from facefix.media import InputFile, Picture, is_video, read_image, write_image
 from facefix.pipeline import FaceRestorePipeline, PreparedBatch, RestoredPicture
+from facefix.video import restore_video
 
 _FORMAT_EXTENSIONS = {"auto": None, "png": ".png", "jpg": ".jpg"}
 
@@ -45,6 +47,37 @@ class FileReport:
     faces: list[dict] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    frames: int | None = None  # videos only
+
+    @property
+    def face_count(self) -> int:
+        """Faces restored: over all frames of a video."""
+        if self.frames is not None:
+            return sum(entry.get("faces", 0) for entry in self.faces)
+        return len(self.faces)
+
+
+class HandledFile(Protocol):
+    """What a per-file handler (a video, an inpainting job) returns, having written its output itself."""
+
+    output: Path
+    status: str  # restored | no-face
+    faces: list[dict]
+    seconds: dict[str, float]
+
+
+@dataclass
+class FileOutcome:
+    """A :class:`HandledFile` for handlers that need nothing more."""
+
+    output: Path
+    status: str
+    faces: list[dict] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+#: ``handler(item, target) -> HandledFile``; a FacefixError fails that file alone
+FileHandler = Callable[[InputFile, Path], HandledFile]
 
 
 def output_path(item: InputFile, options: OutputOptions) -> Path:
@@ -92,10 +125,13 @@ class _ImageBatch:
 
 
 @dataclass
-class _VideoJob:
+class _FileJob:
+    """A file handled on its own (a video, or any file when the caller gives a file handler)."""
+
     index: int
     item: InputFile
     target: Path
+    handler: FileHandler
 
 
 def _read_and_prepare(batch: _ImageBatch, items: list[InputFile], pipeline: FaceRestorePipeline,
@@ -118,10 +154,17 @@ def _read_and_prepare(batch: _ImageBatch, items: list[InputFile], pipeline: Face
     return loaded, errors, prepared
 
 
-def restore_files(items: list[InputFile], pipeline: FaceRestorePipeline, options: OutputOptions, *,
+def restore_files(items: list[InputFile], pipeline: FaceRestorePipeline | None, options: OutputOptions, *,
                   images_per_batch: int = 4, on_file_done: Callable[[FileReport, int], None] | None = None,
-                  video_handler: Callable[[InputFile, Path, FileReport], None] | None = None) -> list[FileReport]:
+                  on_frames: Callable[[InputFile, int, int | None, int], None] | None = None,
+                  video_handler: FileHandler | None = None,
+                  file_handler: FileHandler | None = None) -> list[FileReport]:
     """Restore ``items`` into ``options.output_dir``; one :class:`FileReport` per input, in order.
+
+    Images go through ``pipeline`` in batches; videos through :func:`~facefix.video.restore_video` with
+    the same pipeline (or ``video_handler``), reporting ``on_frames(item, done, total, faces)``. With a
+    ``file_handler`` (``facefix inpaint``), every file that is no video is handed to it instead. Either
+    way the runner maps inputs to outputs, skips finished work, refuses to overwrite inputs, and reports.
 
     ``on_file_done(report, faces)`` is called after each file (for progress bars), never twice at the
     same time, but not always from the calling thread. While one batch of images is restored, a
@@ -143,8 +186,27 @@ def restore_files(items: list[InputFile], pipeline: FaceRestorePipeline, options
         reports[index].status, reports[index].error = "failed", message
         done(index)
 
+    def video(item: InputFile, target: Path) -> HandledFile:
+        def frames(count: int, total: int | None, faces: int) -> None:
+            if on_frames is not None:
+                on_frames(item, count, total, faces)
+
+        return restore_video(item.path, target, pipeline, on_frames=frames)
+
+    def handle(job: _FileJob) -> None:
+        report = reports[job.index]
+        try:
+            result = job.handler(job.item, job.target)
+        except FacefixError as exc:
+            fail(job.index, str(exc))
+            return
+        report.output, report.status = str(result.output), result.status
+        report.faces, report.seconds = list(result.faces), dict(result.seconds)
+        report.frames = getattr(result, "frames", None)
+        done(job.index, report.face_count)
+
     # 1. Decide what each input needs, in order: skipped and misdirected files are settled here.
-    jobs: list[_ImageBatch | _VideoJob] = []
+    jobs: list[_ImageBatch | _FileJob] = []
     for index, item in enumerate(items):
         try:
             target = output_path(item, options)
@@ -156,10 +218,12 @@ def restore_files(items: list[InputFile], pipeline: FaceRestorePipeline, options
             reports[index].status, reports[index].output = "skipped-existing", str(target)
             done(index)
         elif is_video(item.path):
-            if video_handler is None:
+            if video_handler is None and pipeline is None:
                 fail(index, str(InputError(item.path, "videos are not supported by this command")))
             else:
-                jobs.append(_VideoJob(index, item, target))
+                jobs.append(_FileJob(index, item, target, video_handler or video))
+        elif file_handler is not None:
+            jobs.append(_FileJob(index, item, target, file_handler))
         else:
             if not jobs or not isinstance(jobs[-1], _ImageBatch) or len(jobs[-1].entries) >= images_per_batch:
                 jobs.append(_ImageBatch([]))
@@ -194,9 +258,8 @@ def restore_files(items: list[InputFile], pipeline: FaceRestorePipeline, options
             BackgroundWorker("facefix-write") as writer:
         upcoming: Future | None = None
         for position, job in enumerate(jobs):
-            if isinstance(job, _VideoJob):
-                video_handler(job.item, job.target, reports[job.index])
-                done(job.index, len(reports[job.index].faces))
+            if isinstance(job, _FileJob):
+                handle(job)
                 continue
             current = upcoming or lookahead.submit(_read_and_prepare, job, items, pipeline, options.aligned)
             following = jobs[position + 1] if position + 1 < len(jobs) else None
@@ -227,9 +290,11 @@ def _write_result(report: FileReport, result: RestoredPicture, source: Picture, 
 
 
 def write_report(path: Path, reports: list[FileReport]) -> None:
-    payload = {"files": [report.__dict__ for report in reports],
-               "summary": {status: sum(r.status == status for r in reports)
-                           for status in ("restored", "no-face", "skipped-existing", "failed")}}
+    summary: dict[str, int] = {status: sum(r.status == status for r in reports)
+                               for status in ("restored", "no-face", "skipped-existing", "failed")}
+    summary["faces"] = sum(report.face_count for report in reports)
+    summary["frames"] = sum(report.frames or 0 for report in reports)
+    payload = {"files": [report.__dict__ for report in reports], "summary": summary}
     tmp = path.with_name(f".{path.name}.partial")
     tmp.write_text(json.dumps(payload, indent=2))
     tmp.replace(path)

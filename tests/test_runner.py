@@ -105,7 +105,7 @@ def test_pending_writes_finish_when_an_exception_escapes(tmp_path, monkeypatch):
         time.sleep(0.2)
         real_write_image(path, picture, **kwargs)
 
-    def broken_video(item, target, report):
+    def broken_video(item, target):
         raise RuntimeError("the video handler broke")
 
     monkeypatch.setattr(runner, "write_image", slow_write)

@@ -48,10 +48,8 @@ class DDPMTrainConfig(TrainConfig):
     color_jitter: float = 0.1
 
 
-class DDPMRecipe(TrainRecipe):
-    name = "ddpm"
-    config_class = DDPMTrainConfig
-    degradation = None  # the recipe makes its own inputs (masks and noise)
+class DDPMRecipe(TrainRecipe, name="ddpm", config_class=DDPMTrainConfig,
+                 degradation=None):  # the recipe makes its own inputs (masks and noise)
 
     def __init__(self, config: DDPMTrainConfig, device: torch.device):
         if config.preset == "tiny":

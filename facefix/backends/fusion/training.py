@@ -21,7 +21,7 @@ from facefix.quality.losses import IdentityLoss, VGGPerceptualLoss, fft_loss
 from facefix.train.recipe import TrainRecipe
 
 #: a tiny architecture for CPU smoke runs (64 px, narrow channels)
-TINY = {"out_size": 64, "num_style_feat": 64, "channel_multiplier": 1, "narrow": 0.125, "num_mlp": 2}
+TINY = FusionRestorer.tiny_config
 
 
 @dataclass
@@ -33,11 +33,8 @@ class FusionTrainConfig(TrainConfig):
     pretrained_losses: bool = True  # False: random-weight VGG/ArcFace (tests, offline smoke runs)
 
 
-class FusionRecipe(TrainRecipe):
-    name = "fusion"
-    restorer_class = FusionRestorer
-    config_class = FusionTrainConfig
-    degradation = GFPGAN_DEGRADATION
+class FusionRecipe(TrainRecipe, name="fusion", config_class=FusionTrainConfig, degradation=GFPGAN_DEGRADATION,
+                   restorer_class=FusionRestorer):
 
     def __init__(self, config: FusionTrainConfig, device: torch.device):
         super().__init__(config, device)

@@ -55,11 +55,8 @@ class MMRBTrainConfig(TrainConfig):
     pretrained_losses: bool = True
 
 
-class MMRBRecipe(TrainRecipe):
-    name = "mmrb"
-    restorer_class = MMRBRestorer
-    config_class = MMRBTrainConfig
-    degradation = MMRB_DEGRADATION
+class MMRBRecipe(TrainRecipe, name="mmrb", config_class=MMRBTrainConfig, degradation=MMRB_DEGRADATION,
+                 restorer_class=MMRBRestorer):
 
     def __init__(self, config: MMRBTrainConfig, device: torch.device):
         super().__init__(config, device)

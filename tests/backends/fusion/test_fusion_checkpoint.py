@@ -96,7 +96,7 @@ def test_wrong_or_partial_checkpoints_are_clear_errors(golden, tmp_path):
 
 
 def test_deterministic_by_default_and_seeded_random_noise(golden):
-    faces = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    faces = torch.rand(golden["input"].shape, generator=torch.Generator().manual_seed(1))  # the golden's size
     plain = FusionRestorer.from_state_dict(golden["state_dict"], config=None, device=torch.device("cpu"),
                                            dtype=torch.float32, options=RestoreOptions())
     assert torch.equal(plain.restore(faces), plain.restore(faces))
