@@ -67,7 +67,8 @@ def _open(path: Path):
         frames = imageio_ffmpeg.read_frames(str(path))
         meta = next(frames)
     except (RuntimeError, OSError, StopIteration) as exc:
-        raise InputError(path, f"cannot decode this video ({str(exc).splitlines()[0] if str(exc) else 'no frames'})") from None
+        cause = str(exc).splitlines()[0] if str(exc) else "no frames"
+        raise InputError(path, f"cannot decode this video ({cause})") from None
     return frames, meta
 
 

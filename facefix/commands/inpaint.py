@@ -99,8 +99,8 @@ def inpaint(
                  "left as they are")
         target.parent.mkdir(parents=True, exist_ok=True)
         write_image(target, result.picture)
-        return FileOutcome(target, "restored", [{"faces": result.faces}],
-                           {"total": time.perf_counter() - started})
+        faces = [{"face": index} for index in range(result.faces)]  # one report entry per face inpainted
+        return FileOutcome(target, "restored", faces, {"total": time.perf_counter() - started})
 
     with progress() as bar:
         task = bar.add_task("inpainting", total=len(items), status="")

@@ -89,7 +89,8 @@ def test_wrong_or_partial_checkpoints_are_clear_errors(golden, tmp_path):
     with pytest.raises(CheckpointError, match="final_conv.bias"):
         load_fusion_network(partial)
     network_keys = FusionGFPGAN(infer_config(golden["state_dict"])).state_dict()
-    broken_fusion = {**golden["state_dict"], **{k: v for k, v in network_keys.items() if k.startswith("fusion_blocks.")}}
+    fusion_keys = {k: v for k, v in network_keys.items() if k.startswith("fusion_blocks.")}
+    broken_fusion = {**golden["state_dict"], **fusion_keys}
     broken_fusion.pop("fusion_blocks.1.output.weight")
     with pytest.raises(CheckpointError, match="fusion_blocks.1.output.weight"):
         load_fusion_network(broken_fusion)
