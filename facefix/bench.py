@@ -132,7 +132,6 @@ def bench_pipeline(pipeline: FaceRestorePipeline, items: list[InputFile], *, pre
     An iteration is one pass over all items, decoding, detecting, restoring, pasting and encoding.
     """
     from facefix.runner import OutputOptions, restore_files
-    from facefix.video import restore_video
 
     device = pipeline.restorer.device
     stages: dict[str, float] = {}
@@ -140,16 +139,14 @@ def bench_pipeline(pipeline: FaceRestorePipeline, items: list[InputFile], *, pre
         options = OutputOptions(output_dir=Path(scratch), overwrite=True)
 
         def one_pass() -> int:
-            reports = restore_files(items, pipeline, options, images_per_batch=images_per_batch,
-                                    video_handler=lambda item, target, report: restore_video(
-                                        item.path, target, pipeline, report))
+            reports = restore_files(items, pipeline, options, images_per_batch=images_per_batch)
             failed = [report.error for report in reports if report.status == "failed"]
             if failed:
                 raise FacefixError(f"bench: {failed[0]}")
             for report in reports:
                 for stage, seconds in report.seconds.items():
                     stages[stage] = stages.get(stage, 0.0) + seconds
-            return sum(len(report.faces) for report in reports)
+            return sum(report.face_count for report in reports)
 
         for _ in range(warmup):
             one_pass()

@@ -36,6 +36,14 @@ class FileReport:
     faces: list[dict] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    frames: int | None = None  # videos only
+
+    @property
+    def face_count(self) -> int:
+        """Faces restored: over all frames of a video."""
+        if self.frames is not None:
+            return sum(entry.get("faces", 0) for entry in self.faces)
+        return len(self.faces)
 
 
 def output_path(item: InputFile, options: OutputOptions) -> Path:
@@ -112,7 +120,9 @@ class ImageBatch:
 
 
 @dataclass
-class VideoJob:
+class FileJob:
+    """A file handled on its own: a video, or any file of a command that handles whole files (inpaint)."""
+
     index: int
     item: InputFile
     target: Path
@@ -124,14 +134,15 @@ class Plan:
     already have their final report; the others wait in ``jobs``, images grouped into batches."""
 
     reports: list[FileReport]
-    jobs: list[ImageBatch | VideoJob]
+    jobs: list[ImageBatch | FileJob]
     settled: list[int]
 
 
 def plan_files(items: list[InputFile], options: OutputOptions, *, images_per_batch: int,
-               videos: bool = True) -> Plan:
+               videos: bool = True, whole_files: bool = False) -> Plan:
     """Map each input to its output: refuse outputs that would overwrite an input or another output (or
-    whose compare image exists), skip existing outputs (unless ``--overwrite``), group images in batches."""
+    whose compare image exists), skip existing outputs (unless ``--overwrite``), group images in batches
+    (or, with ``whole_files``, hand each image over on its own as videos are)."""
     inputs = {item.path.resolve() for item in items}
     claimed: dict[Path, Path] = {}
     targets = [output_path(item, options) for item in items]
@@ -157,9 +168,11 @@ def plan_files(items: list[InputFile], options: OutputOptions, *, images_per_bat
             settle(index, "failed", error=str(OutputExistsError(taken[0])))
         elif is_video(item.path):
             if videos:
-                plan.jobs.append(VideoJob(index, item, target))
+                plan.jobs.append(FileJob(index, item, target))
             else:
                 settle(index, "failed", error=str(InputError(item.path, "videos are not supported by this command")))
+        elif whole_files:
+            plan.jobs.append(FileJob(index, item, target))
         else:
             jobs = plan.jobs
             if not jobs or not isinstance(jobs[-1], ImageBatch) or len(jobs[-1].entries) >= images_per_batch:

@@ -11,7 +11,9 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -19,10 +21,34 @@ import numpy as np
 from facefix.concurrency import BackgroundWorker
 from facefix.errors import FacefixError
 from facefix.files import OutputExistsError, is_out_of_space, write_bytes
-from facefix.media import InputFile, Picture, read_image, write_image
+from facefix.media import InputFile, Picture, is_video, read_image, write_image
 from facefix.pipeline import FaceRestorePipeline, PreparedBatch, RestoredPicture
-from facefix.planning import (FileReport, ImageBatch, OutputOptions, Plan, VideoJob, check_report_target,
+from facefix.planning import (FileJob, FileReport, ImageBatch, OutputOptions, Plan, check_report_target,
                               exclude_outputs, extras_paths, output_path, plan_files)
+from facefix.video import restore_video
+
+
+class HandledFile(Protocol):
+    """What a per-file handler (a video, an inpainting job) returns, having written its output itself."""
+
+    output: Path
+    status: str  # restored | no-face
+    faces: list[dict]
+    seconds: dict[str, float]
+
+
+@dataclass
+class FileOutcome:
+    """A :class:`HandledFile` for handlers that need nothing more."""
+
+    output: Path
+    status: str
+    faces: list[dict] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+#: ``handler(item, target) -> HandledFile``; any error fails that file alone (see :func:`failure_message`)
+FileHandler = Callable[[InputFile, Path], HandledFile]
 
 def failure_message(path: Path, exc: BaseException) -> str:
     """One line naming the file and the cause. Errors that stop the whole run are raised again:
@@ -146,10 +172,17 @@ def restore_batch(batch: ImageBatch, items: Mapping[int, InputFile], pipeline: F
     return [(index, reports[index], faces.get(index, 0)) for index, _ in batch.entries]
 
 
-def restore_files(items: list[InputFile], pipeline: FaceRestorePipeline, options: OutputOptions, *,
+def restore_files(items: list[InputFile], pipeline: FaceRestorePipeline | None, options: OutputOptions, *,
                   images_per_batch: int = 4, on_file_done: Callable[[FileReport, int], None] | None = None,
-                  video_handler: Callable[[InputFile, Path, FileReport], None] | None = None) -> list[FileReport]:
+                  on_frames: Callable[[InputFile, int, int | None, int], None] | None = None,
+                  video_handler: FileHandler | None = None,
+                  file_handler: FileHandler | None = None) -> list[FileReport]:
     """Restore ``items`` into ``options.output_dir``; one :class:`FileReport` per input, in order.
+
+    Images go through ``pipeline`` in batches; videos through :func:`~facefix.video.restore_video` with
+    the same pipeline (or ``video_handler``), reporting ``on_frames(item, done, total, faces)``. With a
+    ``file_handler`` (``facefix inpaint``), every file that is no video is handed to it instead. Either
+    way the runner maps inputs to outputs, skips finished work, refuses to overwrite inputs, and reports.
 
     Any error of one file (unreadable, a detector or model failure, out of memory, a broken video, an
     output that cannot be written) is that file's error and the run goes on; only Ctrl-C, a full disk
@@ -161,7 +194,8 @@ def restore_files(items: list[InputFile], pipeline: FaceRestorePipeline, options
     second thread already decodes the next batch and detects its faces, and a third encodes and
     writes the previous one. Every output is written (or has failed) when this returns.
     """
-    plan = plan_files(items, options, images_per_batch=images_per_batch, videos=video_handler is not None)
+    plan = plan_files(items, options, images_per_batch=images_per_batch,
+                      videos=video_handler is not None or pipeline is not None, whole_files=file_handler is not None)
     reports, jobs = plan.reports, plan.jobs
     inputs = {item.path.resolve() for item in items}
     one_at_a_time = threading.Lock()
@@ -197,15 +231,27 @@ def restore_files(items: list[InputFile], pipeline: FaceRestorePipeline, options
         for group, results in groups:
             writer.submit(write, batch, group, results, seconds)
 
-    def run_video(job: VideoJob) -> None:
+    def video(item: InputFile, target: Path) -> HandledFile:
+        def frames(count: int, total: int | None, faces: int) -> None:
+            if on_frames is not None:
+                on_frames(item, count, total, faces)
+
+        return restore_video(item.path, target, pipeline, on_frames=frames, overwrite=options.overwrite)
+
+    def handle(job: FileJob) -> None:
+        report = reports[job.index]
+        handler = (video_handler or video) if is_video(job.item.path) else file_handler
         try:
-            video_handler(job.item, job.target, reports[job.index])
-        except OutputExistsError:
-            reports[job.index].status, reports[job.index].output = "skipped-existing", str(job.target)
-        except Exception as exc:  # noqa: BLE001 - a broken video fails alone
-            reports[job.index].status = "failed"
-            reports[job.index].error = failure_message(job.item.path, exc)
-        done(job.index, len(reports[job.index].faces))
+            result = handler(job.item, job.target)
+        except OutputExistsError:  # another run wrote it meanwhile: its file stays
+            report.status, report.output = "skipped-existing", str(job.target)
+        except Exception as exc:  # noqa: BLE001 - a broken video (or job) fails alone
+            report.status, report.error = "failed", failure_message(job.item.path, exc)
+        else:
+            report.output, report.status = str(result.output), result.status
+            report.faces, report.seconds = list(result.faces), dict(result.seconds)
+            report.frames = getattr(result, "frames", None)
+        done(job.index, report.face_count)
 
     # 2. Run them: while image batch k is restored, batch k + 1 is decoded and its faces detected, and
     #    batch k - 1 is encoded and written. Leaving the block waits for the writes, even on an exception.
@@ -213,8 +259,8 @@ def restore_files(items: list[InputFile], pipeline: FaceRestorePipeline, options
             BackgroundWorker("facefix-write") as writer:
         upcoming: Future | None = None
         for position, job in enumerate(jobs):
-            if isinstance(job, VideoJob):
-                run_video(job)
+            if isinstance(job, FileJob):
+                handle(job)
                 continue
             current = upcoming or lookahead.submit(_read_and_prepare, job, items, pipeline, options.aligned)
             following = jobs[position + 1] if position + 1 < len(jobs) else None
@@ -255,13 +301,17 @@ def _write_result(report: FileReport, result: RestoredPicture, source: Picture, 
 def write_report(path: Path, reports: list[FileReport], *, overwrite: bool = False,
                  inputs: set[Path] = frozenset(), settings: dict | None = None) -> Path:
     """``settings``: how the run was made (backend, the precision chosen), stored beside the files."""
+    summary: dict[str, int] = {status: sum(r.status == status for r in reports)
+                               for status in ("restored", "no-face", "skipped-existing", "failed")}
+    summary["faces"] = sum(report.face_count for report in reports)
+    summary["frames"] = sum(report.frames or 0 for report in reports)
     payload = {**({"settings": settings} if settings else {}), "files": [report.__dict__ for report in reports],
-               "summary": {status: sum(r.status == status for r in reports)
-                           for status in ("restored", "no-face", "skipped-existing", "failed")}}
+               "summary": summary}
     # neither an input nor an image this run made is replaced by the report, even with --overwrite
     made = {Path(report.output).resolve() for report in reports if report.output}
     return write_bytes(path, json.dumps(payload, indent=2), overwrite=overwrite, protected=set(inputs) | made)
 
 
-__all__ = ["FileReport", "ImageBatch", "OutputOptions", "Plan", "VideoJob", "check_report_target", "exclude_outputs",
-           "failure_message", "output_path", "plan_files", "restore_batch", "restore_files", "write_report"]
+__all__ = ["FileHandler", "FileJob", "FileOutcome", "FileReport", "HandledFile", "ImageBatch", "OutputOptions", "Plan",
+           "check_report_target", "exclude_outputs", "failure_message", "output_path", "plan_files", "restore_batch",
+           "restore_files", "write_report"]

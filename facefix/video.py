@@ -11,8 +11,10 @@ encoder thread feeds the previous one to ffmpeg.
 from __future__ import annotations
 
 import itertools
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -84,20 +86,47 @@ def _next_batch(frames, size: tuple[int, int], count: int, pipeline,
     return pipeline.prepare(batch, [smoother(pipeline.detect(picture)) for picture in batch])
 
 
-def _encode(writer, pictures: list[Picture], target: Path) -> None:
+@dataclass
+class VideoResult:
+    """One restored video, as the runner reports it: faces are counted over all frames."""
+
+    output: Path
+    frames: int
+    frames_with_faces: int
+    face_count: int
+    seconds: dict[str, float] = field(default_factory=dict)  # per stage, summed over frames; and "total"
+
+    @property
+    def status(self) -> str:
+        return "restored" if self.face_count else "no-face"
+
+    @property
+    def faces(self) -> list[dict]:
+        """The report's ``faces`` entry of a video: one summary, not one entry per face and frame."""
+        return [{"frames": self.frames, "frames_with_faces": self.frames_with_faces, "faces": self.face_count}]
+
+
+#: ``on_frames(done, total, faces)``: ``done`` frames of ``total`` (None: unknown) restored, ``faces`` found so far
+FrameCallback = Callable[[int, "int | None", int], None]
+
+
+def _encode(writer, pictures: list[Picture], target: Path, seconds: dict[str, float]) -> None:
+    started = time.perf_counter()
     try:
         for picture in pictures:
             writer.send(np.ascontiguousarray(picture.bgr[..., ::-1]))
     except OSError as exc:  # ffmpeg quit: imageio-ffmpeg puts its error first, then the command line
         raise InputError(target, f"cannot encode this video ({str(exc).splitlines()[0]})") from None
+    seconds["encode"] = seconds.get("encode", 0.0) + time.perf_counter() - started
 
 
-def restore_video(path: Path, target: Path, pipeline, report, bar=None, *, frames_per_batch: int = 8,
-                  overwrite: bool = False) -> None:
+def restore_video(path: Path, target: Path, pipeline, *, on_frames: FrameCallback | None = None,
+                  frames_per_batch: int = 8, overwrite: bool = False) -> VideoResult:
     """Restore every frame of ``path`` into ``target`` (same container, fps and audio). An existing
     ``target`` is replaced only with ``overwrite`` (:class:`facefix.files.OutputExistsError`)."""
     if target.exists() and not overwrite:
         raise files.OutputExistsError(target)
+    started = time.perf_counter()
     frames, meta = _open(path)
     width, height = meta["size"]
     out_size = (int(width * pipeline.upscale), int(height * pipeline.upscale))
@@ -112,8 +141,8 @@ def restore_video(path: Path, target: Path, pipeline, report, bar=None, *, frame
     writer.send(None)
     smoother = LandmarkSmoother()
     total = int(round(meta.get("duration", 0) * meta["fps"])) or None
-    task = bar.add_task(f"  {path.name}", total=total, status="") if bar is not None else None
     faces_found = frames_with_faces = count = 0
+    seconds: dict[str, float] = {}
     try:
         # One restored batch waits for the encoder at most: that is enough to overlap, and frames are big.
         with BackgroundWorker("facefix-encode", pending=1, discard_on_error=True) as encoder, \
@@ -125,12 +154,15 @@ def restore_video(path: Path, target: Path, pipeline, report, bar=None, *, frame
             while (prepared := upcoming.result()) is not None:
                 upcoming = read_ahead()
                 results = pipeline.complete(prepared)
-                encoder.submit(_encode, writer, [result.picture for result in results], target)
+                encoder.submit(_encode, writer, [result.picture for result in results], target, seconds)
                 faces_found += sum(len(result.faces) for result in results)
                 frames_with_faces += sum(bool(result.faces) for result in results)
                 count += len(results)
-                if task is not None:
-                    bar.update(task, completed=count, status=f"{faces_found} faces")
+                for result in results:
+                    for stage, spent in result.seconds.items():
+                        seconds[stage] = seconds.get(stage, 0.0) + spent
+                if on_frames is not None:
+                    on_frames(count, total, faces_found)
         writer.close()  # only now: the generator must not be closed while the encoder thread uses it
         if count == 0:
             raise InputError(path, "the video has no frames")
@@ -139,9 +171,5 @@ def restore_video(path: Path, target: Path, pipeline, report, bar=None, *, frame
         writer.close()
         tmp.unlink(missing_ok=True)
         raise
-    finally:
-        if task is not None:
-            bar.remove_task(task)
-    report.output = str(target)
-    report.status = "restored" if faces_found else "no-face"
-    report.faces = [{"frames": count, "frames_with_faces": frames_with_faces, "faces": faces_found}]
+    return VideoResult(target, count, frames_with_faces, faces_found,
+                       {**seconds, "total": time.perf_counter() - started})

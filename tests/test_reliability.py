@@ -24,7 +24,6 @@ from facefix.inpainting import composite
 from facefix.media import InputFile, expand_inputs, read_image, write_image
 from facefix.pipeline import FaceRestorePipeline
 from facefix.runner import OutputOptions, exclude_outputs, restore_files
-from facefix.video import restore_video
 
 cli = CliRunner()
 
@@ -161,12 +160,7 @@ def test_a_corrupt_video_in_a_folder_fails_alone(tmp_path):
     (tmp_path / "in" / "broken.mp4").write_bytes(b"\0\0\0\x18ftypmp42" + b"garbage" * 100)
     _png(tmp_path / "in" / "z.png")
     items = expand_inputs([str(tmp_path / "in")], recursive=False)[0]
-    pipeline = _pipeline()
-
-    def video(item, target, report):
-        restore_video(item.path, target, pipeline, report)
-
-    reports = restore_files(items, pipeline, OutputOptions(output_dir=tmp_path / "out"), video_handler=video)
+    reports = restore_files(items, _pipeline(), OutputOptions(output_dir=tmp_path / "out"))  # videos too
     assert [r.status for r in reports] == ["restored", "failed", "restored"]
     assert reports[1].error.startswith(f"{tmp_path / 'in' / 'broken.mp4'}: ") and "\n" not in reports[1].error
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "z.png"]

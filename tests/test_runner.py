@@ -105,7 +105,7 @@ def test_pending_writes_finish_when_a_fatal_error_escapes(tmp_path, monkeypatch)
         time.sleep(0.2)
         return real_write_image(path, picture, **kwargs)
 
-    def broken_install(item, target, report):
+    def broken_install(item, target):
         raise ImportError("No module named 'imageio_ffmpeg'")  # no later file would work either
 
     monkeypatch.setattr(runner, "write_image", slow_write)

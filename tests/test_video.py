@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import threading
+from pathlib import Path
 
 import cv2
 import imageio_ffmpeg
@@ -18,7 +20,6 @@ from facefix.cli import app
 from facefix.errors import FacefixError, InputError
 from facefix.face.detect import DetectedFace
 from facefix.pipeline import FaceRestorePipeline
-from facefix.runner import FileReport
 from facefix.video import LandmarkSmoother, restore_video
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
@@ -119,15 +120,15 @@ def test_every_frame_comes_out_in_order_with_encoding_on_its_own_thread(tmp_path
     _gray_ramp(tmp_path / "ramp.mp4", levels)
     encoders = []
 
-    def recording_encode(writer, pictures, target):
+    def recording_encode(writer, pictures, target, seconds):
         encoders.append(threading.current_thread().name)
-        real_encode(writer, pictures, target)
+        real_encode(writer, pictures, target, seconds)
 
     real_encode = video._encode
     monkeypatch.setattr(video, "_encode", recording_encode)
-    detector, report = _NoFaces(), FileReport(input="ramp.mp4")
+    detector = _NoFaces()
     pipeline = FaceRestorePipeline(BrightenRestorer.load(), detector)
-    restore_video(tmp_path / "ramp.mp4", tmp_path / "out" / "ramp.mp4", pipeline, report, frames_per_batch=3)
+    report = restore_video(tmp_path / "ramp.mp4", tmp_path / "out" / "ramp.mp4", pipeline, frames_per_batch=3)
     assert set(encoders) == {"facefix-encode"} and len(encoders) == 4  # 3 + 3 + 3 + 1 frames
     np.testing.assert_allclose(detector.seen, levels, atol=3)  # the smoother saw the frames in order
     after = _probe(tmp_path / "out" / "ramp.mp4")
@@ -150,7 +151,7 @@ def test_an_encoder_failure_is_one_line_and_leaves_no_partial_file(tmp_path, mon
     pipeline = FaceRestorePipeline(BrightenRestorer.load(), _NoFaces())
     target = tmp_path / "out" / "ramp.mp4"
     with pytest.raises(InputError, match=r"ramp.mp4: cannot encode this video \(\[Errno 32\] Broken pipe\)$"):
-        restore_video(tmp_path / "ramp.mp4", target, pipeline, FileReport(input="ramp.mp4"), frames_per_batch=2)
+        restore_video(tmp_path / "ramp.mp4", target, pipeline, frames_per_batch=2)
     assert not list((tmp_path / "out").iterdir())
     assert not any(thread.name.startswith("facefix-") for thread in threading.enumerate())
 
@@ -169,6 +170,33 @@ def test_a_restoration_failure_stops_the_encoder_and_removes_the_partial_file(tm
 
     pipeline = FailsOnTheThirdBatch(BrightenRestorer.load(), _NoFaces())
     with pytest.raises(FacefixError, match="out of memory"):
-        restore_video(tmp_path / "ramp.mp4", tmp_path / "out" / "ramp.mp4", pipeline, FileReport(input="ramp.mp4"),
-                      frames_per_batch=2)
+        restore_video(tmp_path / "ramp.mp4", tmp_path / "out" / "ramp.mp4", pipeline, frames_per_batch=2)
     assert not list((tmp_path / "out").iterdir())
+
+
+class _OneFacePerFrame:
+    def detect(self, image):
+        h, w = image.shape[:2]
+        points = np.array([[0.4, 0.4], [0.6, 0.4], [0.5, 0.5], [0.42, 0.62], [0.58, 0.62]]) * (w, h)
+        return [DetectedFace(np.array([0.25 * w, 0.25 * h, 0.75 * w, 0.75 * h]), points.astype(np.float32), 0.9)]
+
+
+def test_the_runner_reports_a_videos_faces_over_all_frames_and_its_stage_times(tmp_path):
+    from facefix.media import InputFile
+    from facefix.runner import OutputOptions, restore_files, write_report
+
+    _gray_ramp(tmp_path / "ramp.mp4", [60] * 7)
+    pipeline = FaceRestorePipeline(BrightenRestorer.load(), _OneFacePerFrame())
+    done, frames_seen = [], []
+    (report,) = restore_files([InputFile(tmp_path / "ramp.mp4", Path("ramp.mp4"))], pipeline,
+                              OutputOptions(output_dir=tmp_path / "out"),
+                              on_file_done=lambda file_report, faces: done.append(faces),
+                              on_frames=lambda item, count, total, faces: frames_seen.append(count))
+    assert report.status == "restored" and report.frames == 7 and report.face_count == 7
+    assert report.faces == [{"frames": 7, "frames_with_faces": 7, "faces": 7}]
+    assert done == [7] and frames_seen[-1] == 7  # the progress counts faces, not files
+    assert {"restore", "paste", "encode", "total"} <= set(report.seconds)
+    assert report.seconds["total"] >= report.seconds["restore"] > 0
+    write_report(tmp_path / "run.json", [report])
+    summary = json.loads((tmp_path / "run.json").read_text())["summary"]
+    assert summary["frames"] == 7 and summary["faces"] == 7 and summary["restored"] == 1

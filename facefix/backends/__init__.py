@@ -17,8 +17,6 @@ from typing import TYPE_CHECKING, Any
 from facefix.errors import FacefixError
 
 if TYPE_CHECKING:
-    import torch
-
     from facefix.backends.base import Inpainter, Restorer, RestoreOptions
     from facefix.train.recipe import TrainRecipe
 
@@ -74,25 +72,24 @@ def _import(target: str) -> Any:
     return getattr(importlib.import_module(module), attr)
 
 
-def backend_class(name: str) -> type[Restorer]:
-    target = BACKENDS[name].restorer if name in BACKENDS else None
+def _offered(name: str, role: str, refusal: str) -> Any:
+    """What ``name``'s row offers as ``role``, imported; else a FacefixError of ``refusal`` and the choices."""
+    target = getattr(BACKENDS[name], role) if name in BACKENDS else None
     if target is None:
-        raise FacefixError(f"unknown backend {name!r} (choose from {', '.join(restorer_names())})")
+        raise FacefixError(f"{refusal} ({', '.join(_names(role))})")
     return _import(target)
+
+
+def backend_class(name: str) -> type[Restorer]:
+    return _offered(name, "restorer", f"unknown backend {name!r} (choose from")
 
 
 def inpainter_class(name: str) -> type[Inpainter]:
-    target = BACKENDS[name].inpainter if name in BACKENDS else None
-    if target is None:
-        raise FacefixError(f"backend {name!r} cannot inpaint (choose from {', '.join(inpainter_names())})")
-    return _import(target)
+    return _offered(name, "inpainter", f"backend {name!r} cannot inpaint (choose from")
 
 
 def recipe_class(method: str) -> type[TrainRecipe]:
-    target = BACKENDS[method].recipe if method in BACKENDS else None
-    if target is None:
-        raise FacefixError(f"method {method!r} has no training recipe (available: {', '.join(recipe_names())})")
-    return _import(target)
+    return _offered(method, "recipe", f"method {method!r} has no training recipe (available:")
 
 
 def paper_rows(name: str) -> list[dict]:
@@ -101,19 +98,15 @@ def paper_rows(name: str) -> list[dict]:
     return list(_import(target)) if target else []
 
 
-def load_restorer(backend: str = "fusion", weights: str | Path | None = None, *,
-                  device: torch.device | str = "cpu", dtype: torch.dtype | None = None,
-                  options: RestoreOptions | None = None) -> Restorer:
-    """Load a backend by name with a registry id, a file path, or its default checkpoint (dtype: fp32)."""
-    cls = backend_class(backend)
-    return cls.load(weights, device=device, options=options, **({"dtype": dtype} if dtype is not None else {}))
+def load_restorer(backend: str = "fusion", weights: str | Path | None = None, **kwargs: Any) -> Restorer:
+    """Load a backend by name with a registry id, a file path, or its default checkpoint; ``kwargs``:
+    ``device``, ``dtype`` and ``options`` of :meth:`Restorer.load`."""
+    return backend_class(backend).load(weights, **kwargs)
 
 
-def load_inpainter(backend: str = "ddpm", weights: str | Path | None = None, *,
-                   device: torch.device | str = "cpu", dtype: torch.dtype | None = None,
-                   options: RestoreOptions | None = None) -> Inpainter:
-    cls = inpainter_class(backend)
-    return cls.load(weights, device=device, options=options, **({"dtype": dtype} if dtype is not None else {}))
+def load_inpainter(backend: str = "ddpm", weights: str | Path | None = None, **kwargs: Any) -> Inpainter:
+    """As :func:`load_restorer`, for a backend that inpaints."""
+    return inpainter_class(backend).load(weights, **kwargs)
 
 
 def __getattr__(name: str) -> Any:

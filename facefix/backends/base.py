@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar, cast
 
 import torch
 from torch import nn
@@ -171,6 +171,35 @@ class Restorer(BackendModel):
     @abstractmethod
     def restore(self, faces: torch.Tensor) -> torch.Tensor:
         """Restore a batch of aligned faces (see the module docstring for the contract)."""
+
+
+class NetworkRestorer(Restorer):
+    """A restorer around one network, read from one state dict whose shapes give its architecture.
+
+    Subclasses set :attr:`load_network` and :attr:`build_network` and implement :meth:`restore` on
+    :attr:`network`, whose ``config.face_size`` is the face size.
+    """
+
+    #: state dict -> the network (architecture inferred from the tensor shapes, loaded strictly)
+    load_network: ClassVar[Callable[[Mapping[str, torch.Tensor]], nn.Module]]
+    #: config (None: the default checkpoint's architecture) -> the network with random weights
+    build_network: ClassVar[Callable[[Mapping | None], nn.Module]]
+
+    def __init__(self, network: nn.Module, *, device: torch.device, dtype: torch.dtype, options: RestoreOptions):
+        face_size = int(cast(Any, network).config.face_size)  # every such network's config names its face size
+        super().__init__(face_size=face_size, device=device, dtype=dtype, options=options)
+        self.network = self._place(network)
+
+    @classmethod
+    def from_state_dict(cls, state_dict: Mapping[str, torch.Tensor], *, config: Mapping | None,
+                        device: torch.device, dtype: torch.dtype, options: RestoreOptions) -> NetworkRestorer:
+        return cls(cls.load_network(state_dict), device=device, dtype=dtype, options=options)
+
+    @classmethod
+    def from_config(cls, config: Mapping | None = None, *, device: torch.device | str = "cpu",
+                    dtype: torch.dtype = torch.float32, options: RestoreOptions | None = None) -> NetworkRestorer:
+        return cls(cls.build_network(config), device=torch.device(device), dtype=dtype,
+                   options=options or RestoreOptions())
 
 
 class Inpainter(BackendModel):

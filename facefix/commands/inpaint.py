@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -19,6 +20,9 @@ from facefix.limits import DEFAULT_MEGAPIXELS
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from facefix.media import InputFile
+    from facefix.runner import FileReport
 
 _GENERATED = ("white", "center", "random")
 
@@ -85,6 +89,7 @@ def inpaint(
     from facefix.inpainting import inpaint_aligned, inpaint_photo
     from facefix.media import expand_inputs, is_video, limit_pixels, read_image, write_image
     from facefix.precision import choose_precision
+    from facefix.runner import FileOutcome, OutputOptions, restore_files
     from facefix.upsample.pictures import enlarge_picture
 
     limit_pixels(max_megapixels)
@@ -117,33 +122,36 @@ def inpaint(
     except OSError as exc:
         raise FacefixError(f"{output}: cannot create the output folder ({exc.strerror})") from None
 
+    positions = {item.path: index for index, item in enumerate(items)}  # seeds the random masks
     inputs_resolved = {item.path.resolve() for item in items}
-    failed = done = skipped = 0
+
+    def inpaint_file(item: InputFile, target: Path) -> FileOutcome:
+        started = time.perf_counter()
+        picture = read_image(item.path)
+        hole = _mask_for(mask, item.path, picture.bgr, positions[item.path], seed)
+        result = (inpaint_aligned(inpainter, picture, hole, batches) if aligned
+                  else inpaint_photo(inpainter, detector, picture, hole, batches))
+        if result.unfilled:
+            warn(f"{item.path}: {result.unfilled} masked pixels lie outside every detected face and were "
+                 "left as they are")
+        written = write_image(target, enlarge_picture(result.picture, upscale, background), like=picture,
+                              overwrite=overwrite, protected=inputs_resolved)
+        faces = [{"face": index} for index in range(result.faces)]  # one report entry per face inpainted
+        return FileOutcome(written, "restored", faces, {"total": time.perf_counter() - started})
+
     with progress() as bar:
         task = bar.add_task("inpainting", total=len(items), status="")
-        for index, item in enumerate(items):
-            target = output / item.relative.with_name(f"{item.relative.stem}{suffix}{item.path.suffix.lower()}")
-            try:
-                if target.resolve() in inputs_resolved:
-                    raise InputError(item.path, f"output {target} would overwrite an input; use another -o or --suffix")
-                if target.exists() and not overwrite:
-                    skipped += 1
-                    continue
-                picture = read_image(item.path)
-                hole = _mask_for(mask, item.path, picture.bgr, index, seed)
-                result = (inpaint_aligned(inpainter, picture, hole, batches) if aligned
-                          else inpaint_photo(inpainter, detector, picture, hole, batches))
-                if result.unfilled:
-                    warn(f"{item.path}: {result.unfilled} masked pixels lie outside every detected face and were "
-                          "left as they are")
-                write_image(target, enlarge_picture(result.picture, upscale, background), like=picture,
-                            overwrite=overwrite, protected=inputs_resolved)
-                done += 1
-            except FacefixError as exc:
-                failed += 1
-                error(str(exc))
-            finally:
-                bar.update(task, advance=1)
-    console.print(f"{done} inpainted, {skipped} already done, {failed + len(problems)} failed -> {output}")
-    if failed or problems:
+
+        def on_file_done(report: FileReport, faces: int) -> None:
+            if report.status == "failed":
+                error(str(report.error))
+            bar.update(task, advance=1)
+
+        reports = restore_files(items, None, OutputOptions(output_dir=output, suffix=suffix, overwrite=overwrite),
+                                on_file_done=on_file_done, file_handler=inpaint_file)
+    done = sum(r.status == "restored" for r in reports)
+    skipped = sum(r.status == "skipped-existing" for r in reports)
+    failed = sum(r.status == "failed" for r in reports) + len(problems)
+    console.print(f"{done} inpainted, {skipped} already done, {failed} failed -> {output}")
+    if failed:
         raise typer.Exit(1)

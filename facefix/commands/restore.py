@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import TaskID
 
 from facefix.commands.background import DEFAULT_TILE, BgTileOpt, BgUpsamplerOpt, BgWeightsOpt, FaceUpsampleOpt
 from facefix.commands.hints import load_model
@@ -92,7 +93,6 @@ def restore(
     from facefix.precision import choose_precision
     from facefix.quality.metrics import IdentityMetric
     from facefix.runner import OutputOptions, check_report_target, exclude_outputs, restore_files, write_report
-    from facefix.video import restore_video
 
     if engine is Engine.ray:
         from facefix.engines.ray_engine import RayOptions, import_ray, restore_files_on_ray
@@ -149,21 +149,26 @@ def restore(
     except OSError as exc:
         raise FacefixError(f"{output}: cannot create the output folder ({exc.strerror})") from None
 
-    # 3. Restore, with a progress bar over files.
+    # 3. Restore, with a progress bar over files (and one over the frames of the video being restored).
     with progress() as bar:
         task = bar.add_task("restoring", total=len(items), status="")
         faces_done = 0
+        frame_tasks: dict[str, TaskID] = {}
+
+        def on_frames(item, done: int, total: int | None, faces: int) -> None:
+            if str(item.path) not in frame_tasks:
+                frame_tasks[str(item.path)] = bar.add_task(f"  {item.path.name}", total=total, status="")
+            bar.update(frame_tasks[str(item.path)], completed=done, status=f"{faces} faces")
 
         def on_file_done(file_report, faces: int) -> None:
             nonlocal faces_done
             faces_done += faces
+            if file_report.input in frame_tasks:
+                bar.remove_task(frame_tasks.pop(file_report.input))
             if file_report.status == "failed":
                 error(file_report.error)
             elapsed = bar.tasks[task].elapsed or 1e-9
             bar.update(task, advance=1, status=f"{faces_done} faces, {faces_done / elapsed:.2f} faces/s")
-
-        def on_video(item, target, file_report) -> None:
-            restore_video(item.path, target, pipeline, file_report, bar, overwrite=overwrite)
 
         # pictures decoded together: enough for a full batch of one-face pictures, and a few for overlap
         def images_per_batch(device_type: str) -> int:
@@ -176,7 +181,7 @@ def restore(
             reports = restore_files_on_ray(items, load_pipeline, out, images_per_batch=images_per_batch,
                                            ray_options=ray_options, on_file_done=on_file_done)
         else:
-            reports = restore_files(items, pipeline, out, on_file_done=on_file_done, video_handler=on_video,
+            reports = restore_files(items, pipeline, out, on_file_done=on_file_done, on_frames=on_frames,
                                     images_per_batch=images_per_batch(pipeline.restorer.device.type))
 
     # 4. Summary.
@@ -185,7 +190,9 @@ def restore(
                      settings={"backend": backend.value, "precision": chosen.to_dict()})
     failed = sum(r.status == "failed" for r in reports) + len(problems)
     counts = {s: sum(r.status == s for r in reports) for s in ("restored", "no-face", "skipped-existing")}
+    frames = sum(r.frames or 0 for r in reports)
     console.print(f"{counts['restored']} restored, {counts['no-face']} without faces, "
-                  f"{counts['skipped-existing']} already done, {failed} failed -> {output}")
+                  f"{counts['skipped-existing']} already done, {failed} failed"
+                  + (f" ({frames} video frames)" if frames else "") + f" -> {output}")
     if failed:
         raise typer.Exit(1)

@@ -23,7 +23,7 @@ from facefix.errors import FacefixError
 from facefix.media import InputFile
 from facefix.pipeline import FaceRestorePipeline
 from facefix.files import OutputExistsError
-from facefix.runner import (FileReport, ImageBatch, OutputOptions, VideoJob, failure_message, plan_files,
+from facefix.runner import (FileReport, ImageBatch, OutputOptions, FileJob, failure_message, plan_files,
                             restore_batch)
 
 INSTALL_HINT = 'pip install -e ".[ray]"'
@@ -95,18 +95,20 @@ class RestoreWorker:
     def restore_batch(self, batch: ImageBatch, items: dict[int, InputFile]) -> list[tuple[int, FileReport, int]]:
         return restore_batch(batch, items, self.pipeline, self.options)
 
-    def restore_video(self, job: VideoJob, items: dict[int, InputFile]) -> list[tuple[int, FileReport, int]]:
+    def restore_video(self, job: FileJob, items: dict[int, InputFile]) -> list[tuple[int, FileReport, int]]:
         from facefix.video import restore_video
 
         report = FileReport(input=str(job.item.path))
         try:
-            restore_video(job.item.path, job.target, self.pipeline, report, overwrite=self.options.overwrite)
+            result = restore_video(job.item.path, job.target, self.pipeline, overwrite=self.options.overwrite)
         except OutputExistsError:  # another run wrote it meanwhile: its file stays
             report.status, report.output = "skipped-existing", str(job.target)
         except Exception as exc:  # noqa: BLE001 - a broken video fails alone, as in the local engine
             report.status, report.error = "failed", failure_message(job.item.path, exc)
-        faces = report.faces[0]["faces"] if report.faces else 0
-        return [(job.index, report, faces)]
+        else:
+            report.output, report.status, report.frames = str(result.output), result.status, result.frames
+            report.faces, report.seconds = result.faces, dict(result.seconds)
+        return [(job.index, report, report.face_count)]
 
 
 def _connect(ray, options: RayOptions) -> bool:
@@ -123,7 +125,7 @@ def _connect(ray, options: RayOptions) -> bool:
     return True
 
 
-def _job_files(job: ImageBatch | VideoJob) -> list[int]:
+def _job_files(job: ImageBatch | FileJob) -> list[int]:
     return [index for index, _ in job.entries] if isinstance(job, ImageBatch) else [job.index]
 
 
@@ -189,7 +191,7 @@ class _WorkerPool:
         for worker in self.workers:
             self.ray.kill(worker, no_restart=True)
 
-    def run(self, jobs: list[ImageBatch | VideoJob], items: list[InputFile], reports: list[FileReport],
+    def run(self, jobs: list[ImageBatch | FileJob], items: list[InputFile], reports: list[FileReport],
             done: Callable[[int, FileReport, int], None]) -> None:
         ray, waiting = self.ray, deque(jobs)
         running: dict = {}  # object ref -> (worker, job)
@@ -228,7 +230,7 @@ class _WorkerPool:
                 submit(worker)
 
 
-def _failed(job: ImageBatch | VideoJob, reports: list[FileReport], exc: Exception) -> list[tuple[int, FileReport, int]]:
+def _failed(job: ImageBatch | FileJob, reports: list[FileReport], exc: Exception) -> list[tuple[int, FileReport, int]]:
     cause = _first_line(exc)
     results = []
     for index in _job_files(job):

@@ -33,6 +33,15 @@ class TrainRecipe(ABC):
     #: the backend's Restorer class (anything with ``from_exported(weights, device=)``), None if it only inpaints
     restorer_class: ClassVar[Any] = None
 
+    def __init_subclass__(cls, *, name: str | None = None, config_class: type[TrainConfig] | None = None,
+                          degradation: DegradationConfig | None = None, restorer_class: Any = None,
+                          **kwargs: Any) -> None:
+        """``class FusionRecipe(TrainRecipe, name="fusion", config_class=..., degradation=..., restorer_class=...)``."""
+        super().__init_subclass__(**kwargs)
+        if name is not None:
+            cls.name, cls.config_class, cls.degradation = name, config_class or TrainConfig, degradation
+            cls.restorer_class = restorer_class
+
     def __init__(self, config: TrainConfig, device: torch.device):
         self.config = config
         self.device = device

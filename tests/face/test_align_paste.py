@@ -25,28 +25,30 @@ def _background(golden) -> np.ndarray:
 
 
 def test_affine_and_crop_match_facexlib(golden):
-    crop, affine = align_face(golden["input_bgr_uint8"].numpy(), golden["landmarks_5"].numpy(), 512)
+    crop, affine = align_face(golden["input_bgr_uint8"].numpy(), golden["landmarks_5"].numpy(), golden["face_size"])
     np.testing.assert_allclose(affine, golden["affine_cv2_lmeds"].numpy(), atol=1e-6)
     assert np.array_equal(crop, golden["cropped_face_bgr_uint8"].numpy())
-    np.testing.assert_allclose(inverse_affine(affine, 2), golden["inverse_affine_used"].numpy(), atol=1e-6)
+    np.testing.assert_allclose(inverse_affine(affine, golden["upscale_factor"]), golden["inverse_affine_used"].numpy(),
+                               atol=1e-6)
 
 
 def test_feathered_paste_within_one_grey_level(golden):
-    _, affine = align_face(golden["input_bgr_uint8"].numpy(), golden["landmarks_5"].numpy(), 512)
+    _, affine = align_face(golden["input_bgr_uint8"].numpy(), golden["landmarks_5"].numpy(), golden["face_size"])
     canvas = _background(golden)
-    paste_face(canvas, golden["restored_face_bgr_uint8"].numpy().astype(np.float32), affine, 2)
+    restored = golden["restored_face_bgr_uint8"].numpy().astype(np.float32)
+    paste_face(canvas, restored, affine, golden["upscale_factor"])
     diff = np.abs(canvas.astype(np.uint8).astype(int) - golden["paste_no_parse_bgr_uint8"].numpy().astype(int))
     assert diff.max() <= 1 and diff.mean() < 0.2
 
 
 def test_parsing_mask_paste_within_one_grey_level(golden):
-    _, affine = align_face(golden["input_bgr_uint8"].numpy(), golden["landmarks_5"].numpy(), 512)
+    _, affine = align_face(golden["input_bgr_uint8"].numpy(), golden["landmarks_5"].numpy(), golden["face_size"])
     labels = golden["parse_labels_uint8"].numpy()
     from facefix.face.parse import mask_from_labels
 
     canvas = _background(golden)
-    paste_face(canvas, golden["restored_face_bgr_uint8"].numpy().astype(np.float32), affine, 2,
-               blend_mask=mask_from_labels(labels))
+    restored = golden["restored_face_bgr_uint8"].numpy().astype(np.float32)
+    paste_face(canvas, restored, affine, golden["upscale_factor"], blend_mask=mask_from_labels(labels))
     diff = np.abs(canvas.astype(np.uint8).astype(int) - golden["paste_parse_bgr_uint8"].numpy().astype(int))
     assert diff.max() <= 1 and diff.mean() < 0.2
 

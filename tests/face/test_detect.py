@@ -14,11 +14,12 @@ from facefix.face.detect import DlibDetector, RetinaFaceDetector, load_detector
 
 def test_retinaface_mobile_reproduces_the_golden_detections():
     golden = torch.load(shared_path("reference", "retinaface_mobile0.25.golden.pt"), weights_only=True)
-    detector = RetinaFaceDetector(golden["state_dict"], network="mobile0.25", device=torch.device("cpu"))
+    detector = RetinaFaceDetector(golden["state_dict"], network=golden["network_name"], device=torch.device("cpu"))
     expected = golden["detect_faces_image0"]
     with torch.inference_mode():
         rows = detector.model.detect_faces(golden["image_bgr_uint8"][0].numpy(),
-                                           conf_threshold=expected["conf_threshold"], nms_threshold=0.4)
+                                           conf_threshold=expected["conf_threshold"],
+                                           nms_threshold=expected["nms_threshold"])
     np.testing.assert_allclose(rows, expected["result"].numpy(), atol=1e-4)
 
 

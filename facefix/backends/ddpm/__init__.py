@@ -73,7 +73,8 @@ class DDPMInpainter(Inpainter):
             network = load_unet(state_dict, num_head_channels=int(config.get("num_head_channels", 32)))
             return cls(network, conditional=True, face_size=int(config.get("size", 256)), device=device,
                        dtype=dtype, options=options)
-        raise CheckpointError("not a diffusion inpainting checkpoint (neither Palette/facefix U-Net nor diffusers UNet2DModel)")
+        raise CheckpointError("not a diffusion inpainting checkpoint "
+                              "(neither Palette/facefix U-Net nor diffusers UNet2DModel)")
 
     @classmethod
     def from_config(cls, config: Mapping | None = None, *, device: torch.device | str = "cpu",

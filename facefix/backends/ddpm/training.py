@@ -52,10 +52,8 @@ class DDPMTrainConfig(TrainConfig):
         return dataclasses.replace(self, **TINY, dropout=0.0) if self.preset == "tiny" else self
 
 
-class DDPMRecipe(TrainRecipe):
-    name = "ddpm"
-    config_class = DDPMTrainConfig
-    degradation = None  # the recipe makes its own inputs (masks and noise)
+class DDPMRecipe(TrainRecipe, name="ddpm", config_class=DDPMTrainConfig,
+                 degradation=None):  # the recipe makes its own inputs (masks and noise)
 
     def __init__(self, config: DDPMTrainConfig, device: torch.device):
         config = config.resolved()

@@ -57,6 +57,10 @@ class FusionConfig:
                    num_fusion_blocks=num_fusion_blocks)
 
     @property
+    def face_size(self) -> int:
+        return self.out_size
+
+    @property
     def num_heads(self) -> int:
         # The paper keeps 64 channels per head (512 / 8).
         return max(1, self.num_style_feat // 64)

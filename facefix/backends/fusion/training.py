@@ -33,7 +33,7 @@ from facefix.train.config import TrainConfig
 from facefix.train.recipe import TrainRecipe
 
 #: a tiny architecture for CPU smoke runs (64 px, narrow channels)
-TINY = {"out_size": 64, "num_style_feat": 64, "channel_multiplier": 1, "narrow": 0.125, "num_mlp": 2}
+TINY = FusionRestorer.tiny_config
 #: the perceptual loss's VGG-19 layers (the paper's Eq. 6), read before their activation
 PAPER_PERCEPTUAL_LAYERS = ("conv1_2", "conv2_2", "conv3_2", "conv4_2", "conv5_2")
 FREQUENCY_LOSSES = ("features", "images")
@@ -57,11 +57,8 @@ class FusionTrainConfig(TrainConfig):
         return self
 
 
-class FusionRecipe(TrainRecipe):
-    name = "fusion"
-    restorer_class = FusionRestorer
-    config_class = FusionTrainConfig
-    degradation = GFPGAN_DEGRADATION
+class FusionRecipe(TrainRecipe, name="fusion", config_class=FusionTrainConfig, degradation=GFPGAN_DEGRADATION,
+                   restorer_class=FusionRestorer):
 
     def __init__(self, config: FusionTrainConfig, device: torch.device):
         config = config.resolved()

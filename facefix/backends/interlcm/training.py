@@ -92,10 +92,8 @@ class LPIPSLoss(nn.Module):
         return self.model(normalise(output), normalise(target)).mean()
 
 
-class InterLCMRecipe(TrainRecipe):
-    name = "interlcm"
-    config_class = InterLCMTrainConfig
-    degradation = INTERLCM_DEGRADATION
+class InterLCMRecipe(TrainRecipe, name="interlcm", config_class=InterLCMTrainConfig,
+                     degradation=INTERLCM_DEGRADATION):
 
     def __init__(self, config: InterLCMTrainConfig, device: torch.device):
         config = config.resolved()

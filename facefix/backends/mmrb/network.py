@@ -58,6 +58,10 @@ class MMRBConfig:
                    channels=gpen_channels(size, channel_multiplier, narrow))
 
     @property
+    def face_size(self) -> int:
+        return self.size
+
+    @property
     def log_size(self) -> int:
         return int(math.log2(self.size))
 

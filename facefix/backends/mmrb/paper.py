@@ -5,14 +5,9 @@ published, so no one can evaluate on the same images. InterLCM's GPEN row (seed 
 in, since ``mmrb`` reproduces GPEN on day one.
 """
 
-SEED_004 = "seed 004 (InterLCM) Table 1"
-IDS_NOTE = "Deg of VQFR (ArcFace ResNet-18 on gray 128 px); ours uses IR-SE50 on colour: not the same scale"
-
 PAPER_ROWS = [
-    {"method": "GPEN", "source": SEED_004, "dataset": "celeba-test", "notes": {"ids": IDS_NOTE},
-     "values": {"lpips": "0.290", "fid": "63.44", "musiq": "67.52", "ids": "36.17", "psnr": "25.48",
-                "ssim": "0.708"}},
-    {"method": "GPEN", "source": SEED_004, "dataset": "lfw-test", "values": {"fid": "61.04", "musiq": "68.96"}},
-    {"method": "GPEN", "source": SEED_004, "dataset": "webphoto-test", "values": {"fid": "99.09", "musiq": "61.10"}},
-    {"method": "GPEN", "source": SEED_004, "dataset": "wider-test", "values": {"fid": "46.25", "musiq": "62.64"}},
+    # seed 004 Table 1: LPIPS, FID, MUSIQ, IDS, PSNR, SSIM on CelebA-Test; FID, MUSIQ on LFW, WebPhoto, WIDER
+    {"method": "GPEN", "source": "seed 004 (InterLCM) Table 1",
+     "printed": ["0.290", "63.44", "67.52", "36.17", "25.48", "0.708", "61.04", "68.96", "99.09", "61.10",
+                 "46.25", "62.64"]},
 ]

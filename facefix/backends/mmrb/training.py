@@ -79,11 +79,8 @@ class MMRBTrainConfig(TrainConfig):
         return self.local_d_crops == "landmarks"
 
 
-class MMRBRecipe(TrainRecipe):
-    name = "mmrb"
-    restorer_class = MMRBRestorer
-    config_class = MMRBTrainConfig
-    degradation = MMRB_DEGRADATION
+class MMRBRecipe(TrainRecipe, name="mmrb", config_class=MMRBTrainConfig, degradation=MMRB_DEGRADATION,
+                 restorer_class=MMRBRestorer):
 
     def __init__(self, config: MMRBTrainConfig, device: torch.device):
         config = config.resolved()

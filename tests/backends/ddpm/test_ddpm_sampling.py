@@ -32,7 +32,7 @@ def test_schedules_match_palettes_tables():
 def test_reverse_step_matches_palette():
     golden = torch.load(shared_path("reference", "palette_unet_small.golden.pt"), weights_only=True)
     reference = golden["intermediates"]["palette_reverse_step_test_schedule"]
-    network = load_unet(golden["state_dict"], num_head_channels=16)
+    network = load_unet(golden["state_dict"], num_head_channels=golden["config"]["num_head_channels"])
     sampler = PaletteSampler(PALETTE_TEST_SCHEDULE)
     inputs = golden["inputs"]
     for b, t in enumerate(reference["t"]):

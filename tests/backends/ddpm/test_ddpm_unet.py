@@ -26,7 +26,7 @@ def test_palette_golden_output_and_intermediates(golden):
     inputs = golden["inputs"]
     with torch.no_grad():
         out = network(inputs["x"], inputs["gammas"])
-        embedding = gamma_embedding(inputs["gammas"].view(-1), 32)
+        embedding = gamma_embedding(inputs["gammas"].view(-1), golden["config"]["inner_channel"])
     assert (out - golden["output"]).abs().max() < 1e-4
     assert (embedding - golden["intermediates"]["gamma_embedding"]).abs().max() < 1e-5
     loss = torch.nn.functional.mse_loss(inputs["mask"] * inputs["noise"], inputs["mask"] * out)
@@ -34,9 +34,10 @@ def test_palette_golden_output_and_intermediates(golden):
 
 
 def test_config_read_from_shapes(golden):
-    config = infer_unet_config(golden["state_dict"], num_head_channels=16)
+    made = golden["config"]
+    config = infer_unet_config(golden["state_dict"], num_head_channels=made["num_head_channels"])
     assert (config.inner_channel, config.channel_mults, config.res_blocks, config.attn_res, config.ffc) == \
-        (32, (1, 2), 1, (2,), False)
+        (made["inner_channel"], tuple(made["channel_mults"]), made["res_blocks"], tuple(made["attn_res"]), False)
 
 
 def test_full_palette_celebahq_spec_loads_strictly_without_schedule_buffers():

@@ -89,14 +89,15 @@ def test_wrong_or_partial_checkpoints_are_clear_errors(golden, tmp_path):
     with pytest.raises(CheckpointError, match="final_conv.bias"):
         load_fusion_network(partial)
     network_keys = FusionGFPGAN(infer_config(golden["state_dict"])).state_dict()
-    broken_fusion = {**golden["state_dict"], **{k: v for k, v in network_keys.items() if k.startswith("fusion_blocks.")}}
+    fusion_keys = {k: v for k, v in network_keys.items() if k.startswith("fusion_blocks.")}
+    broken_fusion = {**golden["state_dict"], **fusion_keys}
     broken_fusion.pop("fusion_blocks.1.output.weight")
     with pytest.raises(CheckpointError, match="fusion_blocks.1.output.weight"):
         load_fusion_network(broken_fusion)
 
 
 def test_deterministic_by_default_and_seeded_random_noise(golden):
-    faces = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    faces = torch.rand(golden["input"].shape, generator=torch.Generator().manual_seed(1))  # the golden's size
     plain = FusionRestorer.from_state_dict(golden["state_dict"], config=None, device=torch.device("cpu"),
                                            dtype=torch.float32, options=RestoreOptions())
     assert torch.equal(plain.restore(faces), plain.restore(faces))

@@ -11,8 +11,19 @@ from facefix.backends.fusion import FusionRestorer, load_fusion_network
 
 
 @pytest.fixture(scope="module")
-def state_dict():
-    return torch.load(shared_path("reference", "gfpgan_clean_small.golden.pt"), weights_only=True)["state_dict"]
+def golden():
+    return torch.load(shared_path("reference", "gfpgan_clean_small.golden.pt"), weights_only=True)
+
+
+@pytest.fixture(scope="module")
+def state_dict(golden):
+    return golden["state_dict"]
+
+
+@pytest.fixture(scope="module")
+def faces(golden):
+    """Random faces of the golden network's size (read from the golden, as the network's config is)."""
+    return torch.rand(golden["input"].shape, generator=torch.Generator().manual_seed(0))
 
 
 def _restorer(state_dict, **options) -> FusionRestorer:
@@ -21,8 +32,7 @@ def _restorer(state_dict, **options) -> FusionRestorer:
                                           options=RestoreOptions(**options))
 
 
-def test_fidelity_one_is_gfpgan_and_lower_fidelity_moves_away_monotonically(state_dict):
-    faces = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+def test_fidelity_one_is_gfpgan_and_lower_fidelity_moves_away_monotonically(state_dict, faces):
     reference = _restorer(state_dict).restore(faces)
     assert torch.equal(_restorer(state_dict, fidelity=1.0).restore(faces), reference)
     distances = [(_restorer(state_dict, fidelity=f).restore(faces) - reference).abs().mean().item()
@@ -32,8 +42,7 @@ def test_fidelity_one_is_gfpgan_and_lower_fidelity_moves_away_monotonically(stat
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-def test_reduced_precision_stays_close_to_fp32(state_dict, dtype):
-    faces = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+def test_reduced_precision_stays_close_to_fp32(state_dict, faces, dtype):
     reference = _restorer(state_dict).restore(faces)
     try:
         reduced = _restorer(state_dict, dtype=dtype).restore(faces)
@@ -52,10 +61,9 @@ def test_fp16_demodulation_would_overflow_without_fp32():
     assert torch.isfinite((weight * style).pow(2).sum()).item()
 
 
-def test_channels_last_on_the_cpu_gives_the_nchw_result(state_dict):
+def test_channels_last_on_the_cpu_gives_the_nchw_result(state_dict, faces):
     restorer = _restorer(state_dict)
     assert restorer.memory_format == torch.channels_last  # measured faster on the CPU (see FusionRestorer)
-    faces = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     nchw = load_fusion_network(state_dict).eval()
     with torch.inference_mode():
         expected = ((nchw(faces * 2 - 1).image.clamp(-1, 1) + 1) / 2)

@@ -94,7 +94,8 @@ def test_restorer_loaded_from_a_bundle_reproduces_the_3step_output(golden):  # n
     from facefix.backends.interlcm import InterLCMRestorer
 
     _, configs = golden_weights(golden)
-    restorer = InterLCMRestorer.from_state_dict(golden_bundle(golden), config={"configs": configs, "face_size": 64},
+    settings = {"configs": configs, "face_size": golden["lq"].shape[-1]}
+    restorer = InterLCMRestorer.from_state_dict(golden_bundle(golden), config=settings,
                                                 device=torch.device("cpu"), dtype=torch.float32,
                                                 options=RestoreOptions())
     assert restorer.face_size == golden["lq"].shape[-1] and restorer.variant.name == "3step"

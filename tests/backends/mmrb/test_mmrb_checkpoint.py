@@ -106,7 +106,8 @@ def test_user_level_aligned_restore_matches_gpen_processing(golden, tmp_path):
 
 def test_training_wrapper_and_our_checkpoints_round_trip(golden, tmp_path):
     torch.save({"g": golden["state_dict"], "g_ema": golden["state_dict"], "d": {}}, tmp_path / "train.pth")
-    assert MMRBRestorer.load(str(tmp_path / "train.pth")).face_size == 64
+    size = golden["config"]["size"]
+    assert MMRBRestorer.load(str(tmp_path / "train.pth")).face_size == size
 
     network = load_mmrb_network(golden["state_dict"])
     for block in network.mmrbs:
@@ -115,7 +116,7 @@ def test_training_wrapper_and_our_checkpoints_round_trip(golden, tmp_path):
     reloaded = MMRBRestorer.load(str(path))
     for key, value in network.state_dict().items():
         assert torch.equal(reloaded.network.state_dict()[key], value), key
-    faces = torch.rand(1, 3, 64, 64)
+    faces = torch.rand(1, 3, size, size)
     assert not torch.equal(reloaded.restore(faces), MMRBRestorer.load(str(tmp_path / "train.pth")).restore(faces))
 
 
@@ -133,10 +134,11 @@ def test_wrong_or_partial_checkpoints_are_clear_errors(golden):
 
 
 def test_restore_contract_range_and_determinism(golden):
-    restorer = MMRBRestorer.from_config({"size": 64, "style_dim": 32, "n_mlp": 2, "channel_multiplier": 1,
-                                         "narrow": 0.0625})
+    keys = ("size", "style_dim", "n_mlp", "channel_multiplier", "narrow")
+    restorer = MMRBRestorer.from_config({key: golden["config"][key] for key in keys})
     restorer.network.load_state_dict(load_mmrb_network(golden["state_dict"]).state_dict())
-    faces = torch.rand(3, 3, 64, 64, generator=torch.Generator().manual_seed(2))
+    size = golden["config"]["size"]
+    faces = torch.rand(3, 3, size, size, generator=torch.Generator().manual_seed(2))
     out = restorer.restore(faces)
     assert out.shape == faces.shape and out.dtype == torch.float32
     assert 0 <= out.min() and out.max() <= 1
