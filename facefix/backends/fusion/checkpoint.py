@@ -48,7 +48,8 @@ def infer_config(state_dict: Mapping[str, torch.Tensor]) -> FusionConfig:
         unet[2 ** (log_size - i - 1)] = state_dict[f"conv_body_down.{i}.conv2.weight"].shape[0]
     decoder = {4: state_dict["stylegan_decoder.constant_input.weight"].shape[1]}
     for level in range(num_down):
-        decoder[2 ** (level + 3)] = state_dict[f"stylegan_decoder.style_convs.{2 * level}.modulated_conv.weight"].shape[1]
+        weight = state_dict[f"stylegan_decoder.style_convs.{2 * level}.modulated_conv.weight"]
+        decoder[2 ** (level + 3)] = weight.shape[1]
     return FusionConfig(
         out_size=out_size,
         num_style_feat=num_style_feat,

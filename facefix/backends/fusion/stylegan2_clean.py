@@ -41,7 +41,8 @@ class ModulatedConv2d(nn.Module):
         self.demodulate, self.upsample, self.eps = demodulate, upsample, eps
         self.modulation = nn.Linear(num_style_feat, in_channels)
         self.weight = nn.Parameter(
-            torch.randn(1, out_channels, in_channels, kernel_size, kernel_size) / math.sqrt(in_channels * kernel_size**2)
+            torch.randn(1, out_channels, in_channels, kernel_size, kernel_size)
+            / math.sqrt(in_channels * kernel_size**2)
         )
 
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:

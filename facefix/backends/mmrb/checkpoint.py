@@ -37,7 +37,8 @@ def infer_config(state_dict: Mapping[str, torch.Tensor]) -> MMRBConfig:
     for stage in range(1, stages):
         weight = state_dict.get(f"ecd{stage}.0.1.weight")
         if weight is None:
-            raise CheckpointError(f"GPEN checkpoint lacks ecd{stage}.0.1.weight (encoder stages must be 0..{stages - 1})")
+            raise CheckpointError(f"GPEN checkpoint lacks ecd{stage}.0.1.weight "
+                                  f"(encoder stages must be 0..{stages - 1})")
         channels[size >> stage] = weight.shape[0]
     n_mlp = len({m.group(1) for key in state_dict if (m := re.match(r"generator\.style\.(\d+)\.weight", key))})
     return MMRBConfig(size=size, style_dim=state_dict["final_linear.0.weight"].shape[0], n_mlp=n_mlp,
