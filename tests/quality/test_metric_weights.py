@@ -19,12 +19,16 @@ def _unpinned(monkeypatch):
     monkeypatch.setattr(registry, "_load_all", lambda: unpinned)
 
 
-def test_lpips_backbone_comes_from_the_mirror(mirror):
+def test_lpips_backbone_comes_from_the_mirror(mirror, monkeypatch):
     from torchvision.models import vgg16
 
     folder, server = mirror
     torch.manual_seed(0)
     torch.save(vgg16().state_dict(), folder / "vgg16-397923af.pth")
+    # a random stand-in cannot match the hash prefix in PyTorch's file name: pin the stand-in's own hash
+    pinned = dataclasses.replace(registry.get_checkpoint("metrics.vgg16"),
+                                 sha256=hub.sha256_of(folder / "vgg16-397923af.pth"))
+    monkeypatch.setitem(registry._load_all(), "metrics.vgg16", pinned)
     metric = LPIPSMetric()
     assert server.log.requests == ["/vgg16-397923af.pth"]
     assert hub.checkpoint_path(registry.get_checkpoint("metrics.vgg16")).exists()
