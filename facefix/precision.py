@@ -15,8 +15,8 @@ the 99.9th percentile of fp32 on real faces for every backend the probe can pick
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import platform
 import time
 from collections.abc import Callable, Mapping
@@ -25,9 +25,11 @@ from pathlib import Path
 
 import torch
 
+from facefix import files
 from facefix.backends.base import Inpainter, RestoreOptions
 from facefix.bench import medians, time_interleaved
 from facefix.device import PRECISIONS, resolve_dtype
+from facefix.errors import FacefixError
 from facefix.hub import cache_dir
 
 AUTO = "auto"
@@ -188,17 +190,11 @@ def _cached_probe(key: str) -> ProbeResult | None:
 
 
 def _write_cache(key: str, probe: ProbeResult) -> None:
-    """Add ``probe`` under ``key``; written under a temporary name and renamed, so a reader never sees
-    half a file. A cache that cannot be written only costs a new probe next time."""
-    path = _cache_path()
+    """Add ``probe`` under ``key`` (through the project's writer: a reader never sees half a file). A cache
+    that cannot be written only costs a new probe next time."""
     entries = {**_read_cache(), key: asdict(probe)}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-        partial.write_text(json.dumps(entries, indent=2))
-        partial.replace(path)
-    except OSError:
-        pass
+    with contextlib.suppress(OSError, FacefixError):
+        files.write_bytes(_cache_path(), json.dumps(entries, indent=2), overwrite=True)
 
 
 __all__ = ["AUTO", "BF16_MIN_SPEEDUP", "PROBE_STEPS", "PrecisionChoice", "ProbeResult", "choose_precision", "measure",
