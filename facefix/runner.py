@@ -172,6 +172,21 @@ def restore_batch(batch: ImageBatch, items: Mapping[int, InputFile], pipeline: F
     return [(index, reports[index], faces.get(index, 0)) for index, _ in batch.entries]
 
 
+def run_file_job(job: FileJob, handler: FileHandler, report: FileReport) -> None:
+    """Hand one file to ``handler`` and fill ``report`` with the outcome: any error fails this file alone,
+    and an output another run wrote meanwhile is kept (``skipped-existing``). Every engine runs file jobs so."""
+    try:
+        result = handler(job.item, job.target)
+    except OutputExistsError:
+        report.status, report.output = "skipped-existing", str(job.target)
+    except Exception as exc:  # noqa: BLE001 - a broken video (or job) fails alone
+        report.status, report.error = "failed", failure_message(job.item.path, exc)
+    else:
+        report.output, report.status = str(result.output), result.status
+        report.faces, report.seconds = list(result.faces), dict(result.seconds)
+        report.frames = getattr(result, "frames", None)
+
+
 def restore_files(items: list[InputFile], pipeline: FaceRestorePipeline | None, options: OutputOptions, *,
                   images_per_batch: int = 4, on_file_done: Callable[[FileReport, int], None] | None = None,
                   on_frames: Callable[[InputFile, int, int | None, int], None] | None = None,
@@ -239,19 +254,9 @@ def restore_files(items: list[InputFile], pipeline: FaceRestorePipeline | None, 
         return restore_video(item.path, target, pipeline, on_frames=frames, overwrite=options.overwrite)
 
     def handle(job: FileJob) -> None:
-        report = reports[job.index]
         handler = (video_handler or video) if is_video(job.item.path) else file_handler
-        try:
-            result = handler(job.item, job.target)
-        except OutputExistsError:  # another run wrote it meanwhile: its file stays
-            report.status, report.output = "skipped-existing", str(job.target)
-        except Exception as exc:  # noqa: BLE001 - a broken video (or job) fails alone
-            report.status, report.error = "failed", failure_message(job.item.path, exc)
-        else:
-            report.output, report.status = str(result.output), result.status
-            report.faces, report.seconds = list(result.faces), dict(result.seconds)
-            report.frames = getattr(result, "frames", None)
-        done(job.index, report.face_count)
+        run_file_job(job, handler, reports[job.index])
+        done(job.index, reports[job.index].face_count)
 
     # 2. Run them: while image batch k is restored, batch k + 1 is decoded and its faces detected, and
     #    batch k - 1 is encoded and written. Leaving the block waits for the writes, even on an exception.
@@ -314,4 +319,4 @@ def write_report(path: Path, reports: list[FileReport], *, overwrite: bool = Fal
 
 __all__ = ["FileHandler", "FileJob", "FileOutcome", "FileReport", "HandledFile", "ImageBatch", "OutputOptions", "Plan",
            "check_report_target", "exclude_outputs", "failure_message", "output_path", "plan_files", "restore_batch",
-           "restore_files", "write_report"]
+           "restore_files", "run_file_job", "write_report"]

@@ -22,9 +22,8 @@ from dataclasses import dataclass
 from facefix.errors import FacefixError
 from facefix.media import InputFile
 from facefix.pipeline import FaceRestorePipeline
-from facefix.files import OutputExistsError
-from facefix.runner import (FileReport, ImageBatch, OutputOptions, FileJob, failure_message, plan_files,
-                            restore_batch)
+from facefix.runner import (FileJob, FileReport, ImageBatch, OutputOptions, plan_files, restore_batch,
+                            run_file_job)
 
 INSTALL_HINT = 'pip install -e ".[ray]"'
 
@@ -99,15 +98,8 @@ class RestoreWorker:
         from facefix.video import restore_video
 
         report = FileReport(input=str(job.item.path))
-        try:
-            result = restore_video(job.item.path, job.target, self.pipeline, overwrite=self.options.overwrite)
-        except OutputExistsError:  # another run wrote it meanwhile: its file stays
-            report.status, report.output = "skipped-existing", str(job.target)
-        except Exception as exc:  # noqa: BLE001 - a broken video fails alone, as in the local engine
-            report.status, report.error = "failed", failure_message(job.item.path, exc)
-        else:
-            report.output, report.status, report.frames = str(result.output), result.status, result.frames
-            report.faces, report.seconds = result.faces, dict(result.seconds)
+        run_file_job(job, lambda item, target: restore_video(item.path, target, self.pipeline,
+                                                             overwrite=self.options.overwrite), report)
         return [(job.index, report, report.face_count)]
 
 
