@@ -9,12 +9,12 @@ no face are remembered too (an empty marker), reported, and left out.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import cv2
 
+from facefix import files
 from facefix.console import progress
 from facefix.errors import FacefixError
 from facefix.face.align import align_face
@@ -31,13 +31,6 @@ def aligned_cache_dir(detector_name: str, size: int) -> Path:
 def _cache_key(photo: Path) -> str:
     stat = photo.stat()
     return hashlib.sha256(f"{photo.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:32]
-
-
-def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    # Processes of one run may align the same photo: each writes a private file and renames it.
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial{path.suffix}")
-    write(partial)
-    partial.replace(path)
 
 
 def align_photos(photos: list[Path], *, make_detector: Callable[[], FaceDetector], size: int,
@@ -80,8 +73,8 @@ class _CachedAligner:
         self.detector = self.detector or self.make_detector()
         faces = self.detector.detect(image)
         if not faces:
-            _write_atomically(none_path, lambda p: p.write_text(str(photo)))
+            files.write_bytes(none_path, str(photo), overwrite=True)  # processes of a run may align one photo
             return None
         crop, _ = align_face(image, faces[0].landmarks, self.size)
-        _write_atomically(crop_path, lambda p: cv2.imwrite(str(p), crop))
+        files.write_with(crop_path, lambda p: cv2.imwrite(str(p), crop), overwrite=True)
         return crop_path

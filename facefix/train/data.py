@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
 import random
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from facefix.files import write_with
 from facefix.errors import FacefixError
 from facefix.media import IMAGE_EXTENSIONS
 from facefix.quality.degradation import DegradationConfig, degrade
@@ -143,10 +143,7 @@ def face_landmarks(files: list[Path], *, size: int, template: np.ndarray) -> tup
             detector = detector or Landmarks68()
             found = detector(_read_face(face, size))
             found = np.full((68, 2), np.nan, dtype=np.float32) if found is None else found
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            partial = cached.with_name(f".{cached.name}.{os.getpid()}.partial.npy")
-            np.save(partial, found)
-            partial.replace(cached)
+            write_with(cached, lambda tmp, found=found: np.save(tmp, found), overwrite=True)
         if np.isnan(found).any():
             points[index], fallbacks = template, fallbacks + 1
         else:
