@@ -304,7 +304,8 @@ def resolve_weights(spec: str | Path | None, group: str) -> tuple[Checkpoint | N
     if path.is_file():
         return None, path
     if path.exists():
-        raise CheckpointError(f"{path}: is a directory, expected a checkpoint file")
+        kind = "a directory" if path.is_dir() else "not a regular file"
+        raise CheckpointError(f"{path}: is {kind}, expected a checkpoint file")
     raise CheckpointError(f"{spec}: no such file and no registry id of that name (see `facefix models list`)")
 
 
