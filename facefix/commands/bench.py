@@ -8,7 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from facefix.commands.background import DEFAULT_TILE, BgTileOpt, BgUpsampler, BgUpsamplerOpt, BgWeightsOpt
+from facefix.commands.background import (DEFAULT_TILE, BgTileOpt, BgUpsampler, BgUpsamplerOpt, BgWeightsOpt,
+                                         background_dtype)
 from facefix.commands.options import (
     Backend,
     BackendOpt,
@@ -146,7 +147,7 @@ def bench(
                                               images_per_batch=batch_size, min_seconds=min_seconds))
         if bg_upsampler is BgUpsampler.realesrgan or (bg_upsampler is None and bg_weights is not None):
             upsampler = bench_background(bg_weights, upscale=upscale, device=torch_device,
-                                         dtype=chosen.dtype, tile=bg_tile)
+                                         dtype=background_dtype(requested.value, torch_device), tile=bg_tile)
             console.print(f"[dim]background upsampler {precision} {bg_size} px on {torch_device}...[/]")
             results.append(bench_upsampler(upsampler, size=(bg_size, bg_size), precision=precision,
                                            min_seconds=min_seconds))

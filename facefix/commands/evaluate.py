@@ -142,7 +142,8 @@ def _restore_set(folder: Path, backend: str, weights: str | None, *, gt: Path | 
     from facefix.commands.background import load_background
     from facefix.pipeline import FaceRestorePipeline
 
-    background = load_background(*background_options, upscale=1, device=device, dtype=dtype)
+    requested, weights_bg, tile, precision = background_options
+    background = load_background(requested, weights_bg, tile, upscale=1, device=device, precision=precision)
     pipeline = FaceRestorePipeline(restorer, load_detector(detector, detector_weights, device), batch_size=batch_size,
                                    background=background)
     info(f"restoring the faces of {len(samples)} photos with {backend}...")
@@ -258,7 +259,7 @@ def evaluate(
     else:
         samples = _restore_set(folder, backend, weights, synthesize=synthesize, unaligned=unaligned,
                                detector=detector.value, detector_weights=detector_weights,
-                               background_options=(bg_upsampler, bg_weights, bg_tile), **common)
+                               background_options=(bg_upsampler, bg_weights, bg_tile, precision.value), **common)
     if results is not None:
         for sample in samples:
             report.write_new_file(_result_path(results, sample), cv2.imencode(".png", sample.output)[1].tobytes())

@@ -115,7 +115,7 @@ def inpaint(
     if aligned and (upscale != 1 or bg_weights or bg_upsampler is BgUpsampler.realesrgan):
         raise FacefixError("--upscale and --bg-* enlarge whole photos; aligned crops keep their size")
     background = None if aligned else load_background(bg_upsampler, bg_weights, bg_tile, upscale=upscale,
-                                                      device=torch_device, dtype=dtype)
+                                                      device=torch_device, precision=precision.value)
     batches = Batches(torch_device, batch_size, name=inpainter.name)  # one instance: the size it settles on is kept
     try:
         output.mkdir(parents=True, exist_ok=True)

@@ -135,7 +135,7 @@ def restore(
         face_detector = None if aligned else load_detector(detector.value, detector_weights, worker_device)
         parser = load_parser(worker_device) if parse and not aligned else None
         background = None if aligned else load_background(bg_upsampler, bg_weights, bg_tile, upscale=upscale,
-                                                          device=worker_device, dtype=worker_choice.dtype)
+                                                          device=worker_device, precision=precision.value)
         identity = IdentityMetric(worker_device) if report_identity and report is not None else None
         return FaceRestorePipeline(restorer, face_detector, upscale=upscale, only_center_face=only_center_face,
                                    batch_size=batch_size, parser=parser, background=background,

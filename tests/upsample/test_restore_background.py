@@ -50,8 +50,13 @@ def _grey_levels(a: np.ndarray, b: np.ndarray) -> int:
     return int(np.abs(a.astype(np.int64) - b.astype(np.int64)).max())
 
 
+@pytest.mark.parametrize("faces_in_bf16", [False, True], ids=["probe-fp32", "probe-bf16"])
 @pytest.mark.parametrize("tile", [0, 64])
-def test_reference_golden_from_the_command_line(shared, tmp_path, tile):
+def test_reference_golden_from_the_command_line(shared, tmp_path, tile, faces_in_bf16, monkeypatch):
+    if faces_in_bf16:  # --precision auto runs the faces in bf16 on this CPU: the upsampler stays in fp32
+        from facefix import precision
+
+        monkeypatch.setattr(precision, "measure", lambda cls, **kwargs: precision.ProbeResult(2.0, 1.0, 1, "test"))
     folder = shared(*REFERENCE)
     # the golden's weights, saved by this test as a user would have them
     weights = tmp_path / "realesrgan_small.pth"
@@ -188,3 +193,9 @@ def test_bad_background_weights_are_one_line_errors(tmp_path, rng):
     for weights, cause in (("missing.pth", "no such file"), (str(tmp_path / "other.pth"), "not an RRDBNet")):
         result = _restore(str(tmp_path / "p.png"), "--upscale", "2", "--bg-weights", weights, "-o", str(tmp_path))
         assert result.exit_code != 0 and cause in result.output and "Traceback" not in result.output
+
+
+def test_auto_precision_of_the_upsampler_is_fp32_on_the_cpu_and_fp16_on_a_gpu():
+    assert background.background_dtype("auto", torch.device("cpu")) == torch.float32
+    assert background.background_dtype("auto", torch.device("cuda")) == torch.float16
+    assert background.background_dtype("bf16", torch.device("cpu")) == torch.bfloat16  # as asked
